@@ -1,0 +1,43 @@
+# chaoslab: `make setup` once, then `make test`, or `make lab LAB=<name>`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+LAB    ?= idempotency-keys
+RUNS   ?= 20
+
+.PHONY: setup test test-unit lab list bench flake lint clean
+
+setup: $(BIN)/chaoslab
+	$(BIN)/chaoslab setup
+
+$(BIN)/chaoslab: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+test: $(BIN)/chaoslab
+	$(BIN)/python -m pytest
+
+test-unit: $(BIN)/chaoslab
+	$(BIN)/python -m pytest tests/unit
+
+lab: $(BIN)/chaoslab
+	$(BIN)/chaoslab check $(LAB)
+
+list: $(BIN)/chaoslab
+	$(BIN)/chaoslab list
+
+bench: $(BIN)/chaoslab
+	$(BIN)/python scripts/bench.py
+
+flake: $(BIN)/chaoslab
+	$(BIN)/python scripts/flake.py --runs $(RUNS)
+
+lint: $(BIN)/chaoslab
+	$(BIN)/ruff check harness tests labs scripts
+	$(BIN)/ruff format --check harness tests labs scripts
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

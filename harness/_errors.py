@@ -1,0 +1,53 @@
+"""The errors chaoslab raises, so that a user always reads what went wrong and what to do.
+
+    ChaoslabError                  anything the harness reports to a person
+    ├── LabDefinitionError         a lab (its lab.toml or its folder) is invalid: fix the file
+    ├── UnknownLabError            no lab has that name
+    ├── SetupError                 a tool is missing or broken (toxiproxy-server, docker)
+    └── RunError                   something failed while a lab ran
+        ├── ServiceNotReady        a service did not become ready in time
+        ├── PortInUse              a port the run needs is taken
+        └── ToxiproxyError         the Toxiproxy server refused or did not answer a request
+"""
+
+from __future__ import annotations
+
+
+class ChaoslabError(Exception):
+    """Base of every error the harness shows to a person; its text says what to do."""
+
+
+class LabDefinitionError(ChaoslabError):
+    """A lab's files are invalid; the message names the file, the key and the fix."""
+
+    def __init__(self, path: object, key: str | None, problem: str, fix: str) -> None:
+        self.path = str(path)
+        self.key = key
+        self.problem = problem
+        self.fix = fix
+        where = f"{self.path}: [{key}]" if key else self.path
+        super().__init__(f"{where}: {problem}\n  Fix: {fix}")
+
+
+class UnknownLabError(ChaoslabError):
+    """The name matches no lab in the catalogue."""
+
+
+class SetupError(ChaoslabError):
+    """A tool the harness needs is missing or broken."""
+
+
+class RunError(ChaoslabError):
+    """Something failed while a lab was running."""
+
+
+class ServiceNotReady(RunError):
+    """A service did not answer its readiness probe in time."""
+
+
+class PortInUse(RunError):
+    """A port the run needs is already taken."""
+
+
+class ToxiproxyError(RunError):
+    """The Toxiproxy server refused a request or did not answer in time."""

@@ -1,0 +1,66 @@
+"""What every backend offers the environment: start services, and crash, pause or restart them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Protocol
+
+from harness.lab import ServiceSpec
+from harness.toxiproxy import ToxiproxyClient
+
+
+class ServiceHandle(Protocol):
+    """A running service, as readiness waits and error messages see it."""
+
+    name: str
+
+    @property
+    def host(self) -> str: ...
+
+    @property
+    def port(self) -> int: ...
+
+    def exit_code(self) -> int | None: ...
+
+    def log_tail(self, lines: int = 20) -> str: ...
+
+
+class Backend(Protocol):
+    """Runs a lab's topology; the environment decides what runs, the backend decides how."""
+
+    name: str
+
+    def start_toxiproxy(self, seed: int) -> ToxiproxyClient:
+        """Start the run's Toxiproxy server and return a client for its API."""
+
+    def proxy_listen(self, port: int) -> str:
+        """The address a proxy listens on, as the Toxiproxy server sees it."""
+
+    def proxy_address(self, port: int, *, from_checks: bool) -> str:
+        """host:port at which a service (or the checks) reaches the proxy on `port`."""
+
+    def upstream(self, service: str, port: int) -> str:
+        """host:port at which the Toxiproxy server reaches `service`."""
+
+    def start_service(self, spec: ServiceSpec, env: Mapping[str, str], port: int) -> ServiceHandle:
+        """Start a service (not waiting for readiness)."""
+
+    def direct_address(self, service: str, port: int) -> str:
+        """host:port at which the checks reach `service` without any proxy."""
+
+    def crash(self, service: str) -> None:
+        """Kill the service at once (SIGKILL / container kill)."""
+
+    def pause(self, service: str) -> None: ...
+
+    def resume(self, service: str) -> None: ...
+
+    def restart(self, service: str) -> ServiceHandle:
+        """Start a stopped or crashed service again with the same port and environment."""
+
+    def handle(self, service: str) -> ServiceHandle: ...
+
+    def is_paused(self, service: str) -> bool: ...
+
+    def close(self) -> None:
+        """Stop everything; safe to call twice."""

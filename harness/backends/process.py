@@ -1,0 +1,106 @@
+"""The embedded default: every service a local child process on 127.0.0.1, no Docker needed."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+from harness.lab import ServiceSpec
+from harness.ports import HOST
+from harness.processes import ChildProcess
+from harness.runs import Run
+from harness.toxiproxy import ToxiproxyClient, ToxiproxyServer
+
+
+class ProcessService(ChildProcess):
+    """A lab service as a child process; `python` in its command is this interpreter."""
+
+    def __init__(self, spec: ServiceSpec, port: int, *, run: Run, cwd: Path, env: Mapping[str, str]):
+        argv = [sys.executable if a in ("python", "python3") else a for a in spec.command]
+        super().__init__(
+            spec.name, argv, run_id=run.id, log=run.dir / "logs" / f"{spec.name}.log",
+            cwd=cwd, env=env,
+        )
+        self.spec = spec
+        self._port = port
+        self.paused = False
+
+    @property
+    def host(self) -> str:
+        return HOST
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+
+class ProcessBackend:
+    """Runs services as process groups; crash is SIGKILL, pause is SIGSTOP."""
+
+    name = "process"
+
+    def __init__(self, run: Run, workdir: Path) -> None:
+        self.run = run
+        self.workdir = workdir
+        self._services: dict[str, ProcessService] = {}
+        self._toxiproxy: ToxiproxyServer | None = None
+
+    def start_toxiproxy(self, seed: int) -> ToxiproxyClient:
+        server = ToxiproxyServer(self.run.id, self.run.dir / "logs" / "toxiproxy.log", seed)
+        self._toxiproxy = server
+        return server.start().client
+
+    def proxy_listen(self, port: int) -> str:
+        return f"{HOST}:{port}"
+
+    def proxy_address(self, port: int, *, from_checks: bool) -> str:
+        return f"{HOST}:{port}"
+
+    def upstream(self, service: str, port: int) -> str:
+        return f"{HOST}:{port}"
+
+    def direct_address(self, service: str, port: int) -> str:
+        return f"{HOST}:{port}"
+
+    def start_service(self, spec: ServiceSpec, env: Mapping[str, str], port: int) -> ProcessService:
+        service = ProcessService(spec, port, run=self.run, cwd=self.workdir, env=env)
+        self._services[spec.name] = service
+        return service.start()  # type: ignore[return-value]
+
+    def handle(self, service: str) -> ProcessService:
+        return self._services[service]
+
+    def crash(self, service: str) -> None:
+        handle = self._services[service]
+        handle.kill()
+        handle.paused = False
+
+    def pause(self, service: str) -> None:
+        handle = self._services[service]
+        handle.signal(signal.SIGSTOP)
+        handle.paused = True
+
+    def resume(self, service: str) -> None:
+        handle = self._services[service]
+        handle.signal(signal.SIGCONT)
+        handle.paused = False
+
+    def is_paused(self, service: str) -> bool:
+        return self._services[service].paused
+
+    def restart(self, service: str) -> ProcessService:
+        old = self._services[service]
+        old.kill()
+        fresh = ProcessService(old.spec, old.port, run=self.run, cwd=self.workdir, env=old.env)
+        self._services[service] = fresh
+        fresh.start()
+        return fresh
+
+    def close(self) -> None:
+        for service in self._services.values():
+            service.stop(grace=1.0)
+        if self._toxiproxy is not None:
+            self._toxiproxy.stop()
+            self._toxiproxy = None

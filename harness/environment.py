@@ -1,0 +1,217 @@
+"""A lab, running: its services on a backend, one Toxiproxy proxy per link, and a way to reach
+each service from the checks. The one place that joins lab, backend and Toxiproxy.
+
+Naming rule (the same for processes and containers): a service gets `PORT` to listen on,
+`STATE_DIR` for files that must survive a crash, and for each outgoing link `a -> b` the proxy's
+address as `B_URL` (`http://host:port`). Services never see each other's real ports.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Self
+
+from harness.backends.base import Backend
+from harness.backends.process import ProcessBackend
+from harness.lab import CHECKS, Lab, Link, env_name
+from harness.ports import free_ports
+from harness.readiness import wait_ready
+from harness.runs import Run
+from harness.toxiproxy import ToxiproxyClient
+from harness.tools import cache_root
+
+BackendFactory = Callable[[Run, Path], Backend]
+
+
+@dataclass
+class Timings:
+    """How long the start took, for `make bench` and for the learner's patience."""
+
+    toxiproxy: float = 0.0
+    proxies: float = 0.0
+    services: float = 0.0
+    total: float = 0.0
+
+
+@dataclass
+class LabEnvironment:
+    """A running lab. Use as a context manager: whatever started is stopped, however it ends."""
+
+    lab: Lab
+    solution: bool = False
+    seed: int = 0
+    backend_factory: BackendFactory = ProcessBackend
+    run: Run | None = None
+    workdir: Path | None = None
+    timings: Timings = field(default_factory=Timings)
+    _backend: Backend | None = None
+    _toxiproxy: ToxiproxyClient | None = None
+    _service_ports: dict[str, int] = field(default_factory=dict)
+    _proxy_ports: dict[Link, int] = field(default_factory=dict)
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def __enter__(self) -> Self:
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> Self:
+        begin = time.monotonic()
+        self.run = Run.create()
+        self.workdir = self._prepare_workdir(self.run)
+        self._backend = self.backend_factory(self.run, self.workdir)
+        self._toxiproxy = self._backend.start_toxiproxy(self.seed)
+        self.timings.toxiproxy = time.monotonic() - begin
+
+        services = list(self.lab.services)
+        ports = free_ports(len(services) + len(self.lab.links))
+        self._service_ports = dict(zip(services, ports, strict=False))
+        self._proxy_ports = dict(zip(self.lab.links, ports[len(services) :], strict=True))
+        mark = time.monotonic()
+        for link, port in self._proxy_ports.items():
+            self._toxiproxy.create_proxy(
+                link.name,
+                self._backend.proxy_listen(port),
+                self._backend.upstream(link.target, self._service_ports[link.target]),
+            )
+        self.timings.proxies = time.monotonic() - mark
+
+        mark = time.monotonic()
+        for name in services:
+            self._backend.start_service(self.lab.services[name], self.env_for(name), self._service_ports[name])
+        self._wait_all_ready(services)
+        self.timings.services = time.monotonic() - mark
+        self.timings.total = time.monotonic() - begin
+        return self
+
+    def stop(self) -> None:
+        """Stop everything and remove the run's folder; keeps a copy of the logs. Idempotent."""
+        if self._backend is not None:
+            self._backend.close()
+            self._backend = None
+        if self._toxiproxy is not None:
+            self._toxiproxy.close()
+            self._toxiproxy = None
+        if self.run is not None:
+            self._keep_logs(self.run)
+            self.run.close()
+            self.run = None
+
+    # -- what checks and faults use --------------------------------------------------------
+    @property
+    def backend(self) -> Backend:
+        if self._backend is None:
+            raise RuntimeError(f"lab '{self.lab.slug}' is not running")
+        return self._backend
+
+    @property
+    def toxiproxy(self) -> ToxiproxyClient:
+        if self._toxiproxy is None:
+            raise RuntimeError(f"lab '{self.lab.slug}' is not running")
+        return self._toxiproxy
+
+    def url(self, service: str) -> str:
+        """How the checks reach `service`: through the `checks -> service` proxy."""
+        link = self.lab.link(CHECKS, service)
+        address = self.backend.proxy_address(self._proxy_ports[link], from_checks=True)
+        return f"http://{address}"
+
+    def direct_url(self, service: str) -> str:
+        """The service without any proxy: for reading what it recorded, never for traffic."""
+        return f"http://{self.backend.direct_address(service, self._service_ports[service])}"
+
+    def env_for(self, service: str) -> dict[str, str]:
+        spec = self.lab.services[service]
+        assert self.run is not None
+        state = self.run.dir / "state" / service
+        state.mkdir(parents=True, exist_ok=True)
+        env = {
+            "PATH": _path_env(),
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "HOME": str(Path.home()),
+            "SERVICE_NAME": service,
+            "HOST": "127.0.0.1",
+            "PORT": str(self._service_ports[service]),
+            "STATE_DIR": str(state),
+            "CHAOSLAB_SEED": str(self.seed),
+        }
+        for link in self.lab.links_from(service):
+            address = self.backend.proxy_address(self._proxy_ports[link], from_checks=False)
+            env[f"{env_name(link.target)}_URL"] = f"http://{address}"
+        env.update(spec.env)
+        return env
+
+    def proxy_name(self, link: Link) -> str:
+        return link.name
+
+    def wait_ready(self, service: str) -> float:
+        return wait_ready(self.backend.handle(service), self.lab.services[service].ready)
+
+    def reset(self) -> None:
+        """Back to a clean slate between checks: no toxic, every service running and ready."""
+        self.toxiproxy.reset()
+        for name in self.lab.services:
+            if self.backend.is_paused(name):
+                self.backend.resume(name)
+            if self.backend.handle(name).exit_code() is not None:
+                self.backend.restart(name)
+                self.wait_ready(name)
+
+    def log_tail(self, service: str, lines: int = 20) -> str:
+        return self.backend.handle(service).log_tail(lines)
+
+    # -- internals -------------------------------------------------------------------------
+    def _prepare_workdir(self, run: Run) -> Path:
+        if not self.solution:
+            return self.lab.root
+        # Exercism's way: the reference solution overlaid on the starter, in a temp copy.
+        copy = run.dir / "lab"
+        shutil.copytree(
+            self.lab.root, copy, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache")
+        )
+        shutil.copytree(self.lab.solution_dir, copy / "services", dirs_exist_ok=True)
+        return copy
+
+    def _wait_all_ready(self, services: list[str]) -> None:
+        with ThreadPoolExecutor(max_workers=max(1, len(services))) as pool:
+            for future in [pool.submit(self.wait_ready, name) for name in services]:
+                future.result()
+
+    def _keep_logs(self, run: Run) -> None:
+        logs = run.dir / "logs"
+        if not logs.is_dir():
+            return
+        keep = logs_dir(self.lab.slug)
+        shutil.rmtree(keep, ignore_errors=True)
+        shutil.copytree(logs, keep, dirs_exist_ok=True)
+
+
+def logs_dir(slug: str) -> Path:
+    """Where the logs of a lab's last run are kept for the learner to read."""
+    return cache_root() / "logs" / slug
+
+
+def _path_env() -> str:
+    import os
+
+    return os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+
+
+@contextmanager
+def running(lab: Lab, *, solution: bool = False, seed: int = 0) -> Iterator[LabEnvironment]:
+    """Run `lab` for the duration of the block."""
+    with LabEnvironment(lab, solution=solution, seed=seed) as env:
+        yield env

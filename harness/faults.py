@@ -1,0 +1,262 @@
+"""Faults a check asks for, as context managers that always heal, even when the body raises.
+
+Network faults are Toxiproxy toxics on a link's proxy; process faults go through the backend.
+Every fault is written to a timeline, so that a failed check can say during which fault it
+failed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from harness.lab import Link
+from harness.toxiproxy import Stream, Toxic
+
+if TYPE_CHECKING:
+    from harness.environment import LabEnvironment
+
+LinkRef = str | tuple[str, str] | Link
+
+
+@dataclass
+class FaultEvent:
+    """One fault on the timeline: what, and when (monotonic seconds), `end` None while active."""
+
+    description: str
+    start: float
+    end: float | None = None
+
+    def overlaps(self, start: float, end: float) -> bool:
+        return self.start <= end and (self.end is None or self.end >= start)
+
+    def __str__(self) -> str:
+        return self.description
+
+
+@dataclass
+class Timeline:
+    """Every fault injected during a check, in order; thread-safe."""
+
+    events: list[FaultEvent] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def open(self, description: str, clock: Callable[[], float] = time.monotonic) -> FaultEvent:
+        event = FaultEvent(description, clock())
+        with self._lock:
+            self.events.append(event)
+        return event
+
+    def during(self, start: float, end: float) -> list[FaultEvent]:
+        with self._lock:
+            return [e for e in self.events if e.overlaps(start, end)]
+
+    def clear(self) -> None:
+        with self._lock:
+            self.events.clear()
+
+
+class Faults:
+    """The fault API of a running lab. Each method is a context manager that heals on exit."""
+
+    def __init__(self, env: LabEnvironment, clock: Callable[[], float] = time.monotonic) -> None:
+        self.env = env
+        self.clock = clock
+        self.timeline = Timeline()
+        self._ids = itertools.count(1)
+
+    # -- network faults (Toxiproxy) ------------------------------------------------------
+    def latency(
+        self, link: LinkRef, ms: int, jitter: int = 0, stream: Stream = "downstream"
+    ) -> _Heal:
+        """Delay data on `link` by `ms` (+/- `jitter`) milliseconds."""
+        jitter_text = f" +/- {jitter} ms" if jitter else ""
+        return self._toxic(
+            link, "latency", {"latency": ms, "jitter": jitter}, stream,
+            f"latency {ms} ms{jitter_text}",
+        )
+
+    def bandwidth(self, link: LinkRef, kb_per_s: int, stream: Stream = "downstream") -> _Heal:
+        return self._toxic(link, "bandwidth", {"rate": kb_per_s}, stream, f"bandwidth {kb_per_s} KB/s")
+
+    def slow_close(self, link: LinkRef, ms: int, stream: Stream = "downstream") -> _Heal:
+        return self._toxic(link, "slow_close", {"delay": ms}, stream, f"slow close {ms} ms")
+
+    def timeout(self, link: LinkRef, ms: int = 0, stream: Stream = "downstream") -> _Heal:
+        """Black hole: data stops; with `ms` > 0 the connection closes after `ms`."""
+        what = "black hole" if ms == 0 else f"timeout after {ms} ms"
+        return self._toxic(link, "timeout", {"timeout": ms}, stream, what)
+
+    def reset(self, link: LinkRef, after_ms: int = 0, stream: Stream = "downstream") -> _Heal:
+        """TCP RST once data flows on `stream` (downstream: after the request was processed)."""
+        return self._toxic(link, "reset_peer", {"timeout": after_ms}, stream, "connection reset")
+
+    def limit_data(self, link: LinkRef, nbytes: int, stream: Stream = "downstream") -> _Heal:
+        return self._toxic(link, "limit_data", {"bytes": nbytes}, stream, f"close after {nbytes} bytes")
+
+    def toxic(
+        self, link: LinkRef, type_: str, attributes: dict[str, int | float],
+        stream: Stream = "downstream", toxicity: float = 1.0,
+    ) -> _Heal:
+        """Any Toxiproxy toxic, for what the named faults do not cover."""
+        return self._toxic(link, type_, attributes, stream, type_, toxicity)
+
+    def down(self, link: LinkRef) -> _Heal:
+        """Disable the link's proxy: connections are refused and open ones dropped."""
+        resolved = self._link(link)
+        proxy = resolved.name
+
+        def apply() -> None:
+            self.env.toxiproxy.set_enabled(proxy, False)
+
+        def heal() -> None:
+            self.env.toxiproxy.set_enabled(proxy, True)
+
+        return _Heal(self, f"link {resolved} down", apply, heal)
+
+    def partition(
+        self, side_a: Iterable[str], side_b: Iterable[str], *, one_way: bool = False
+    ) -> _Heal:
+        """Cut the links between two groups; one-way drops only what `side_a` sends to `side_b`.
+
+        A dropped direction is a black hole (no RST), as on a real partition: requests go
+        unanswered until the caller's own timeout.
+        """
+        group_a, group_b = set(side_a), set(side_b)
+        toxics: list[tuple[str, str, Stream]] = []
+        for link in self.env.lab.links:
+            if link.source in group_a and link.target in group_b:
+                toxics.append((link.name, f"{link.name}-up", "upstream"))
+                if not one_way:
+                    toxics.append((link.name, f"{link.name}-down", "downstream"))
+            elif link.source in group_b and link.target in group_a:
+                toxics.append((link.name, f"{link.name}-down", "downstream"))
+                if not one_way:
+                    toxics.append((link.name, f"{link.name}-up", "upstream"))
+        if not toxics:
+            raise ValueError(f"no link between {sorted(group_a)} and {sorted(group_b)}")
+        tag = f"partition{next(self._ids)}"
+
+        def apply() -> None:
+            for proxy, name, stream in toxics:
+                self.env.toxiproxy.add_toxic(
+                    proxy, Toxic(f"{tag}-{name}", "timeout", stream, 1.0, {"timeout": 0})
+                )
+
+        def heal() -> None:
+            for proxy, name, _ in toxics:
+                self.env.toxiproxy.remove_toxic(proxy, f"{tag}-{name}")
+
+        arrow = "-/->" if one_way else "<-/->"
+        description = f"partition {sorted(group_a)} {arrow} {sorted(group_b)}"
+        return _Heal(self, description, apply, heal)
+
+    # -- process faults (backend) ---------------------------------------------------------
+    def crash(self, service: str, *, restart: bool = True) -> _Heal:
+        """SIGKILL (or container kill) now; on exit restart it and wait until it is ready."""
+        self._service(service)
+
+        def heal() -> None:
+            if restart:
+                self.restart(service)
+
+        return _Heal(self, f"crash {service}", lambda: self.env.backend.crash(service), heal)
+
+    def kill(self, service: str) -> None:
+        """Crash `service` and leave it down (the next `restart` or the reset brings it back)."""
+        self._service(service)
+        self.timeline.open(f"crash {service}", self.clock).end = self.clock()
+        self.env.backend.crash(service)
+
+    def restart(self, service: str) -> float:
+        """Start `service` again (same port, same state folder); returns seconds to ready."""
+        self._service(service)
+        self.env.backend.restart(service)
+        return self.env.wait_ready(service)
+
+    def pause(self, service: str) -> _Heal:
+        """SIGSTOP (or docker pause) the service; SIGCONT on exit."""
+        self._service(service)
+        return _Heal(
+            self, f"pause {service}",
+            lambda: self.env.backend.pause(service),
+            lambda: self.env.backend.resume(service),
+        )
+
+    # -- helpers -------------------------------------------------------------------------
+    def _toxic(
+        self, link: LinkRef, type_: str, attributes: dict[str, int | float], stream: Stream,
+        what: str, toxicity: float = 1.0,
+    ) -> _Heal:
+        resolved = self._link(link)
+        name = f"{type_}-{stream}-{next(self._ids)}"
+        toxic = Toxic(name, type_, stream, toxicity, attributes)
+        description = f"{what} on {resolved} ({stream})"
+        if toxicity < 1.0:
+            description += f" for {toxicity:.0%} of connections"
+        return _Heal(
+            self, description,
+            lambda: self.env.toxiproxy.add_toxic(resolved.name, toxic),
+            lambda: self.env.toxiproxy.remove_toxic(resolved.name, name),
+        )
+
+    def _link(self, link: LinkRef) -> Link:
+        if isinstance(link, Link):
+            return link
+        if isinstance(link, tuple):
+            return self.env.lab.link(*link)
+        source, _, target = link.partition("->")
+        return self.env.lab.link(source.strip(), target.strip())
+
+    def _service(self, service: str) -> None:
+        if service not in self.env.lab.services:
+            known = ", ".join(self.env.lab.services)
+            raise ValueError(f"unknown service '{service}' (the lab has: {known})")
+
+
+class _Heal:
+    """A fault that is applied on `__enter__` (or `.apply()`) and always healed on exit."""
+
+    def __init__(
+        self, faults: Faults, description: str, apply: Callable[[], None], heal: Callable[[], None]
+    ) -> None:
+        self.faults = faults
+        self.description = description
+        self._apply = apply
+        self._heal = heal
+        self.event: FaultEvent | None = None
+
+    def __enter__(self) -> FaultEvent:
+        self.event = self.faults.timeline.open(self.description, self.faults.clock)
+        try:
+            self._apply()
+        except BaseException:
+            # Half-applied: undo what can be undone; the original error is what matters.
+            with contextlib.suppress(Exception):
+                self._heal()
+            self.event.end = self.faults.clock()
+            raise
+        return self.event
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self._heal()
+        finally:
+            if self.event is not None and self.event.end is None:
+                self.event.end = self.faults.clock()
+
+    def __str__(self) -> str:
+        return self.description
+
+
+@contextmanager
+def all_of(*faults: _Heal) -> Iterator[list[FaultEvent]]:
+    """Several faults at once; each one healed, in reverse order, whatever happens."""
+    with contextlib.ExitStack() as stack:
+        yield [stack.enter_context(f) for f in faults]

@@ -1,0 +1,301 @@
+"""A lab's manifest (`lab.toml`) as typed, validated dataclasses, and the catalogue of labs.
+
+Every error names the file, the key and the fix, because the person reading it is usually a
+lab author at their desk or an instructor ten minutes before a class.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from harness._errors import LabDefinitionError, UnknownLabError
+
+MANIFEST = "lab.toml"
+CHECKS = "checks"  # the pseudo-service the lab's checks run in
+_NAME = re.compile(r"^[a-z][a-z0-9-]*$")
+_LINK = re.compile(r"^\s*([a-z][a-z0-9-]*)\s*->\s*([a-z][a-z0-9-]*)\s*$")
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """How the harness knows a service is ready: an HTTP path answering 2xx, or an open port."""
+
+    kind: Literal["http", "port"] = "http"
+    path: str = "/health"
+    timeout: float = 20.0
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """One service of a lab, started the same way on every backend."""
+
+    name: str
+    command: tuple[str, ...]
+    ready: Readiness = field(default_factory=Readiness)
+    env: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def env_prefix(self) -> str:
+        """The prefix of this service's variables in its peers' environment (`LEDGER_URL`)."""
+        return env_name(self.name)
+
+
+@dataclass(frozen=True)
+class Link:
+    """A directed connection `source -> target`, carried by one Toxiproxy proxy."""
+
+    source: str
+    target: str
+
+    @property
+    def name(self) -> str:
+        """The proxy's name on the Toxiproxy server."""
+        return f"{self.source}__{self.target}"
+
+    def __str__(self) -> str:
+        return f"{self.source} -> {self.target}"
+
+
+@dataclass(frozen=True)
+class Lab:
+    """A lab: its story lives in README.md, its shape in lab.toml."""
+
+    slug: str
+    root: Path
+    title: str
+    chapter: int
+    order: int
+    learner_files: tuple[str, ...]
+    hints: tuple[str, ...]
+    services: Mapping[str, ServiceSpec]
+    links: tuple[Link, ...]
+    starter_fails: tuple[str, ...]
+
+    @property
+    def manifest(self) -> Path:
+        return self.root / MANIFEST
+
+    @property
+    def checks_dir(self) -> Path:
+        return self.root / "tests"
+
+    @property
+    def solution_dir(self) -> Path:
+        return self.root / "solution"
+
+    def link(self, source: str, target: str) -> Link:
+        """The link `source -> target`, or an error that lists the links the lab has."""
+        for link in self.links:
+            if link.source == source and link.target == target:
+                return link
+        known = ", ".join(str(x) for x in self.links)
+        raise LabDefinitionError(
+            self.manifest,
+            "links",
+            f"no link '{source} -> {target}' (the lab has: {known})",
+            f'add "{source} -> {target}" = {{}} under [links]',
+        )
+
+    def links_from(self, source: str) -> tuple[Link, ...]:
+        return tuple(x for x in self.links if x.source == source)
+
+
+def env_name(service: str) -> str:
+    """The one naming rule for environment variables: `ledger-db` becomes `LEDGER_DB`."""
+    return service.upper().replace("-", "_")
+
+
+def labs_root() -> Path:
+    """Where the catalogue lives: `$CHAOSLAB_LABS`, else the `labs/` folder beside `harness/`."""
+    configured = os.environ.get("CHAOSLAB_LABS")
+    if configured:
+        return Path(configured).resolve()
+    return Path(__file__).resolve().parent.parent / "labs"
+
+
+def catalogue(root: Path | None = None) -> list[Lab]:
+    """Every lab under `root`, in course order (chapter, then order)."""
+    base = root or labs_root()
+    if not base.is_dir():
+        raise UnknownLabError(f"no labs folder at {base}. Set CHAOSLAB_LABS to the labs folder.")
+    labs = [load_lab(p.parent) for p in sorted(base.glob(f"*/{MANIFEST}"))]
+    return sorted(labs, key=lambda lab: (lab.chapter, lab.order, lab.slug))
+
+
+def find_lab(name: str, root: Path | None = None) -> Lab:
+    """The lab named `name` (its folder name), or a path to a lab folder."""
+    as_path = Path(name)
+    if (as_path / MANIFEST).is_file():
+        return load_lab(as_path)
+    base = root or labs_root()
+    candidate = base / name
+    if (candidate / MANIFEST).is_file():
+        return load_lab(candidate)
+    known = [p.parent.name for p in sorted(base.glob(f"*/{MANIFEST}"))]
+    close = [k for k in known if name in k or k in name]
+    suggestion = f" Did you mean '{close[0]}'?" if close else ""
+    raise UnknownLabError(
+        f"unknown lab '{name}'.{suggestion} Labs: {', '.join(known) or 'none'}."
+        " Run 'chaoslab list' to see the catalogue."
+    )
+
+
+def load_lab(root: Path) -> Lab:
+    """Load and validate `root/lab.toml`."""
+    root = root.resolve()
+    path = root / MANIFEST
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise LabDefinitionError(path, None, "file not found", "create lab.toml") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise LabDefinitionError(path, None, f"not valid TOML: {exc}", "fix the syntax") from exc
+    return _parse(root, path, data)
+
+
+def _parse(root: Path, path: Path, data: dict[str, Any]) -> Lab:
+    _only(path, None, data, {"lab", "services", "links", "checks"})
+    meta = _table(path, "lab", data.get("lab"))
+    _only(path, "lab", meta, {"title", "chapter", "order", "learner_files", "hints"})
+    title = _str(path, "lab.title", meta.get("title"))
+    chapter = _int(path, "lab.chapter", meta.get("chapter"))
+    order = _int(path, "lab.order", meta.get("order", 0))
+    learner_files = _strs(path, "lab.learner_files", meta.get("learner_files"))
+    hints = _strs(path, "lab.hints", meta.get("hints"))
+    if len(hints) < 2:
+        raise LabDefinitionError(
+            path, "lab.hints", "a lab needs at least two hints", "add hints, gentlest first"
+        )
+    for rel in learner_files:
+        if not (root / rel).is_file():
+            raise LabDefinitionError(
+                path, "lab.learner_files", f"'{rel}' does not exist", "fix the path"
+            )
+
+    services = _services(path, _table(path, "services", data.get("services")))
+    links = _links(path, _table(path, "links", data.get("links", {})), services)
+    checks = _table(path, "checks", data.get("checks", {}))
+    _only(path, "checks", checks, {"starter_fails"})
+    starter_fails = _strs(path, "checks.starter_fails", checks.get("starter_fails", []))
+    return Lab(
+        slug=root.name,
+        root=root,
+        title=title,
+        chapter=chapter,
+        order=order,
+        learner_files=learner_files,
+        hints=hints,
+        services=services,
+        links=links,
+        starter_fails=starter_fails,
+    )
+
+
+def _services(path: Path, table: dict[str, Any]) -> dict[str, ServiceSpec]:
+    if not table:
+        raise LabDefinitionError(
+            path, "services", "a lab needs at least one service", "add a [services.NAME] table"
+        )
+    services: dict[str, ServiceSpec] = {}
+    for name, raw in table.items():
+        key = f"services.{name}"
+        if not _NAME.match(name) or name == CHECKS:
+            raise LabDefinitionError(
+                path, key, f"bad service name '{name}'", "use lowercase letters, digits and '-'"
+            )
+        spec = _table(path, key, raw)
+        _only(path, key, spec, {"command", "ready", "env"})
+        command = _strs(path, f"{key}.command", spec.get("command"))
+        if not command:
+            raise LabDefinitionError(path, f"{key}.command", "empty command", "give argv")
+        env = _table(path, f"{key}.env", spec.get("env", {}))
+        for k, v in env.items():
+            _str(path, f"{key}.env.{k}", v)
+        services[name] = ServiceSpec(
+            name=name,
+            command=command,
+            ready=_readiness(path, f"{key}.ready", spec.get("ready", {"http": "/health"})),
+            env=dict(env),
+        )
+    return services
+
+
+def _readiness(path: Path, key: str, raw: object) -> Readiness:
+    spec = _table(path, key, raw)
+    _only(path, key, spec, {"http", "port", "timeout"})
+    timeout = float(spec.get("timeout", Readiness.timeout))
+    if "http" in spec and "port" in spec:
+        raise LabDefinitionError(path, key, "both http and port given", "keep one of them")
+    if "port" in spec:
+        return Readiness(kind="port", path="", timeout=timeout)
+    http = _str(path, f"{key}.http", spec.get("http", "/health"))
+    if not http.startswith("/"):
+        raise LabDefinitionError(path, f"{key}.http", f"'{http}' is not a path", "start with /")
+    return Readiness(kind="http", path=http, timeout=timeout)
+
+
+def _links(path: Path, table: dict[str, Any], services: Mapping[str, ServiceSpec]) -> tuple[Link, ...]:
+    links = []
+    for text, options in table.items():
+        key = f'links."{text}"'
+        match = _LINK.match(text)
+        if not match:
+            raise LabDefinitionError(path, key, "not a link", 'write "source -> target"')
+        source, target = match.groups()
+        for end in (source, target):
+            if end != CHECKS and end not in services:
+                raise LabDefinitionError(
+                    path, key, f"unknown service '{end}'", f"declare [services.{end}]"
+                )
+        if target == CHECKS or source == target:
+            raise LabDefinitionError(
+                path, key, "a link must go from a service or checks to another service",
+                "fix the link",
+            )
+        _only(path, key, _table(path, key, options), set())
+        links.append(Link(source, target))
+    return tuple(links)
+
+
+def _only(path: Path, key: str | None, table: Mapping[str, Any], allowed: set[str]) -> None:
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        where = f"{key}." if key else ""
+        allowed_text = ", ".join(sorted(allowed)) or "nothing"
+        raise LabDefinitionError(
+            path, f"{where}{unknown[0]}", "unknown key", f"remove it (allowed: {allowed_text})"
+        )
+
+
+def _table(path: Path, key: str, value: object) -> dict[str, Any]:
+    if value is None:
+        raise LabDefinitionError(path, key, "missing table", f"add a [{key}] table")
+    if not isinstance(value, dict):
+        raise LabDefinitionError(path, key, "must be a table", f"write [{key}] or {{ ... }}")
+    return value
+
+
+def _str(path: Path, key: str, value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise LabDefinitionError(path, key, "missing or not a text", f'set {key} = "..."')
+    return value
+
+
+def _int(path: Path, key: str, value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise LabDefinitionError(path, key, "missing or not a whole number", f"set {key} = 7")
+    return value
+
+
+def _strs(path: Path, key: str, value: object) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(x, str) and x.strip() for x in value):
+        raise LabDefinitionError(
+            path, key, "missing or not a list of non-empty texts", f'set {key} = ["..."]'
+        )
+    return tuple(value)

@@ -1,0 +1,151 @@
+"""The pytest plugin (registered through `pytest11`): fixtures that hand a lab's checks a running
+lab, its faults and a traffic driver, each reset between checks; and verdicts that read like a
+story, not a traceback.
+
+Two levels, as pytest-docker does it: a session-scoped factory starts each lab once, and the
+function-scoped `lab` fixture hands it out and puts it back clean (no toxic, every service up).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Generator, Iterator
+from pathlib import Path
+
+import pytest
+
+from harness._errors import ChaoslabError
+from harness.checkers import CheckFailed
+from harness.environment import LabEnvironment
+from harness.faults import Faults
+from harness.lab import MANIFEST, Lab, load_lab
+from harness.traffic import Traffic
+
+_SEED_KEY = pytest.StashKey[int]()
+_TIMELINE_KEY = pytest.StashKey[Faults]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("chaoslab", "chaoslab labs")
+    group.addoption(
+        "--solution", action="store_true", default=False,
+        help="run the checks on the lab's reference solution (overlaid in a temp copy)",
+    )
+    group.addoption(
+        "--seed", type=int, default=None,
+        help="seed for traffic and fault schedules (default: random, printed on failure)",
+    )
+    group.addoption(
+        "--backend", choices=["process"], default="process",
+        help="where the lab's services run (default: local processes)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "integration: needs the real toxiproxy-server")
+    config.addinivalue_line("markers", "slow: long repeated runs; not part of make test")
+    config.addinivalue_line("markers", "docker: needs a running Docker engine")
+    seed = config.getoption("--seed", None)
+    config.stash[_SEED_KEY] = seed if seed is not None else random.SystemRandom().randrange(10**6)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"chaoslab seed: {config.stash[_SEED_KEY]} (replay with --seed {config.stash[_SEED_KEY]})"
+
+
+def lab_for(path: Path) -> Lab:
+    """The lab a check file belongs to: the nearest folder above it with a lab.toml."""
+    for folder in path.resolve().parents:
+        if (folder / MANIFEST).is_file():
+            return load_lab(folder)
+    raise pytest.UsageError(f"{path} is not inside a lab folder (no {MANIFEST} above it)")
+
+
+class LabFactory:
+    """Starts each lab once per session and stops them all at the end."""
+
+    def __init__(self, solution: bool, seed: int) -> None:
+        self.solution = solution
+        self.seed = seed
+        self._running: dict[Path, LabEnvironment] = {}
+
+    def get(self, lab: Lab) -> LabEnvironment:
+        env = self._running.get(lab.root)
+        if env is None:
+            env = LabEnvironment(lab, solution=self.solution, seed=self.seed)
+            self._running[lab.root] = env
+            env.start()
+        return env
+
+    def close(self) -> None:
+        for env in self._running.values():
+            env.stop()
+        self._running.clear()
+
+
+@pytest.fixture(scope="session")
+def chaoslab_seed(pytestconfig: pytest.Config) -> int:
+    """The run's seed: `--seed`, else random and printed with every failure."""
+    return pytestconfig.stash[_SEED_KEY]
+
+
+@pytest.fixture(scope="session")
+def lab_factory(pytestconfig: pytest.Config, chaoslab_seed: int) -> Iterator[LabFactory]:
+    factory = LabFactory(bool(pytestconfig.getoption("--solution")), chaoslab_seed)
+    try:
+        yield factory
+    finally:
+        factory.close()
+
+
+@pytest.fixture(scope="module")
+def lab_module(request: pytest.FixtureRequest, lab_factory: LabFactory) -> Iterator[LabEnvironment]:
+    """The running lab for a module-scoped scenario; clean at the start and at the end."""
+    env = lab_factory.get(lab_for(request.path))
+    env.reset()
+    yield env
+    env.reset()
+
+
+@pytest.fixture
+def lab(request: pytest.FixtureRequest, lab_factory: LabFactory) -> Iterator[LabEnvironment]:
+    """The running lab of the check's folder; every check starts with no toxic, all services up."""
+    env = lab_factory.get(lab_for(request.path))
+    env.reset()
+    yield env
+    env.reset()
+
+
+@pytest.fixture
+def faults(request: pytest.FixtureRequest, lab: LabEnvironment) -> Iterator[Faults]:
+    """Faults on the running lab; the timeline is printed with a failure."""
+    injected = Faults(lab)
+    request.node.stash[_TIMELINE_KEY] = injected
+    yield injected
+
+
+@pytest.fixture
+def traffic(chaoslab_seed: int) -> Traffic:
+    """Concurrent clients that record a history, seeded from the run's seed."""
+    return Traffic(chaoslab_seed)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if report.failed and call.excinfo is not None:
+        seed = item.config.stash[_SEED_KEY]
+        error = call.excinfo.value
+        if isinstance(error, CheckFailed):
+            # The learner's verdict is the story, not the traceback into the harness.
+            report.longrepr = str(error)
+        elif isinstance(error, ChaoslabError):
+            report.longrepr = f"chaoslab: {error}"
+        injected = item.stash.get(_TIMELINE_KEY, None)
+        if injected is not None and injected.timeline.events:
+            timeline = "\n".join(f"  - {e}" for e in injected.timeline.events)
+            report.sections.append(("chaoslab faults", timeline))
+        report.sections.append(("chaoslab seed", f"replay with --seed {seed}"))
+    return report

@@ -1,0 +1,82 @@
+"""One readiness abstraction for every backend: wait until a service answers, or explain why not.
+
+A timeout error carries the service's last log lines and a `Hint:` line, because "not ready
+after 20 s" alone sends a learner nowhere.
+"""
+
+from __future__ import annotations
+
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from typing import Protocol
+
+from harness._errors import ServiceNotReady
+from harness.lab import Readiness
+from harness.ports import is_open
+
+
+class ReadinessTarget(Protocol):
+    """What a wait needs from a running service, whatever runs it."""
+
+    name: str
+
+    @property
+    def host(self) -> str: ...
+
+    @property
+    def port(self) -> int: ...
+
+    def exit_code(self) -> int | None:
+        """The exit code if the service has stopped, else None."""
+
+    def log_tail(self, lines: int = 20) -> str: ...
+
+
+def probe(target: ReadinessTarget, readiness: Readiness) -> bool:
+    """One attempt: True when the service answers as its readiness asks."""
+    if readiness.kind == "port":
+        return is_open(target.port, target.host)
+    url = f"http://{target.host}:{target.port}{readiness.path}"
+    try:
+        with urllib.request.urlopen(url, timeout=1.0) as response:
+            return 200 <= int(response.status) < 300
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def wait_ready(
+    target: ReadinessTarget,
+    readiness: Readiness,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+    check: Callable[[ReadinessTarget, Readiness], bool] = probe,
+) -> float:
+    """Block until `target` is ready; returns the seconds waited. Raises ServiceNotReady."""
+    start = clock()
+    delay = 0.01
+    while True:
+        if check(target, readiness):
+            return clock() - start
+        code = target.exit_code()
+        if code is not None:
+            raise ServiceNotReady(_explain(target, f"exited with code {code} before it was ready"))
+        if clock() - start > readiness.timeout:
+            what = readiness.path if readiness.kind == "http" else f"port {target.port}"
+            raise ServiceNotReady(
+                _explain(target, f"was not ready after {readiness.timeout:.0f} s (waiting on {what})")
+            )
+        sleep(delay)
+        delay = min(delay * 2, 0.1)
+
+
+def _explain(target: ReadinessTarget, problem: str) -> str:
+    tail = target.log_tail(20).rstrip() or "(no output)"
+    indented = "\n".join(f"    {line}" for line in tail.splitlines())
+    return (
+        f"service '{target.name}' {problem}.\n  Last log lines:\n{indented}\n"
+        f"  Hint: run the service by hand to see the error, or look for an exception above; "
+        f"it must listen on the port in $PORT."
+    )

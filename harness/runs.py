@@ -1,0 +1,139 @@
+"""A run's identity, its temp folder, and the reaper of runs whose harness died.
+
+Everything a run starts carries `CHAOSLAB_RUN=<id>` in its environment (the process backend's
+label, as a container label is Docker's). A run registers itself before it starts anything and
+unregisters after it has stopped everything, so at the next start any process, folder or
+container whose run's owner is gone is a leftover and is reaped (testcontainers' Ryuk, without a
+sidecar).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.tools import cache_root
+
+RUN_ENV = "CHAOSLAB_RUN"
+_DIR_PREFIX = "chaoslab-run-"
+
+# Extra reapers (the docker backend registers one) called with the ids of dead runs.
+_reapers: list[Callable[[set[str]], None]] = []
+
+
+def register_reaper(reaper: Callable[[set[str]], None]) -> None:
+    if reaper not in _reapers:
+        _reapers.append(reaper)
+
+
+def registry() -> Path:
+    path = cache_root() / "runs"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def process_start_time(pid: int) -> str | None:
+    """The kernel's start time of `pid`, so a recycled pid is not taken for the owner."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+@dataclass
+class Run:
+    """One run of a lab: an id, a temp folder, and its entry in the registry."""
+
+    id: str
+    dir: Path
+
+    @classmethod
+    def create(cls) -> Run:
+        reap_stale()
+        run_id = secrets.token_hex(4)
+        me = os.getpid()
+        # Registered before the folder exists, so a concurrent reaper never takes it for litter.
+        entry = {"owner_pid": me, "owner_start": process_start_time(me)}
+        (registry() / f"{run_id}.json").write_text(json.dumps(entry))
+        directory = Path(tempfile.mkdtemp(prefix=f"{_DIR_PREFIX}{run_id}-"))
+        return cls(run_id, directory)
+
+    def close(self) -> None:
+        """Remove the folder and the registry entry; call after everything is stopped."""
+        shutil.rmtree(self.dir, ignore_errors=True)
+        with contextlib.suppress(FileNotFoundError):
+            (registry() / f"{self.id}.json").unlink()
+
+
+def _owner_alive(entry: dict[str, object]) -> bool:
+    pid = entry.get("owner_pid")
+    if not isinstance(pid, int):
+        return False
+    return process_start_time(pid) == entry.get("owner_start")
+
+
+def labelled_processes() -> Iterator[tuple[int, str]]:
+    """(pid, run id) of every process on this machine that a chaoslab run started."""
+    needle = f"{RUN_ENV}=".encode()
+    me = str(os.getpid())
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or proc.name == me:
+            continue
+        try:
+            environ = (proc / "environ").read_bytes()
+        except OSError:
+            continue
+        for item in environ.split(b"\0"):
+            if item.startswith(needle):
+                yield int(proc.name), item[len(needle) :].decode(errors="replace")
+                break
+
+
+def kill_run_processes(run_id: str) -> None:
+    """SIGKILL every process (and its group) labelled with `run_id`."""
+    for pid, owner in labelled_processes():
+        if owner != run_id:
+            continue
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(os.getpgid(pid), signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def reap_stale() -> set[str]:
+    """Reap the leftovers of runs whose owner died; returns their ids."""
+    live: set[str] = set()
+    dead: set[str] = set()
+    for path in registry().glob("*.json"):
+        try:
+            entry = json.loads(path.read_text())
+        except (OSError, ValueError):
+            entry = {}
+        if _owner_alive(entry):
+            live.add(path.stem)
+            continue
+        dead.add(path.stem)
+    # Processes whose run is not live: dead owner, or no registry entry at all.
+    orphans = {run for _, run in labelled_processes() if run not in live}
+    for run_id in dead | orphans:
+        kill_run_processes(run_id)
+    for reaper in _reapers:
+        reaper(live)
+    tmp = Path(tempfile.gettempdir())
+    for folder in tmp.glob(f"{_DIR_PREFIX}*"):
+        run_id = folder.name[len(_DIR_PREFIX) :].split("-", 1)[0]
+        if run_id not in live:
+            shutil.rmtree(folder, ignore_errors=True)
+    for run_id in dead:
+        with contextlib.suppress(FileNotFoundError):
+            (registry() / f"{run_id}.json").unlink()
+    return dead | orphans
