@@ -1,13 +1,13 @@
 """The errors chaoslab raises, so that a user always reads what went wrong and what to do.
 
-    ChaoslabError                  anything the harness reports to a person
-    ├── LabDefinitionError         a lab (its lab.toml or its folder) is invalid: fix the file
-    ├── UnknownLabError            no lab has that name
-    ├── SetupError                 a tool is missing or broken (toxiproxy-server, docker)
-    └── RunError                   something failed while a lab ran
-        ├── ServiceNotReady        a service did not become ready in time
-        ├── PortInUse              a port the run needs is taken
-        └── ToxiproxyError         the Toxiproxy server refused or did not answer a request
+ChaoslabError                  anything the harness reports to a person
+├── LabDefinitionError         a lab (its lab.toml or its folder) is invalid: fix the file
+├── UnknownLabError            no lab has that name
+├── SetupError                 a tool is missing or broken (toxiproxy-server, docker)
+└── RunError                   something failed while a lab ran
+    ├── ServiceNotReady        a service did not become ready in time
+    ├── PortInUse              a port the run needs is taken
+    └── ToxiproxyError         the Toxiproxy server refused or did not answer a request
 """
 
 from __future__ import annotations

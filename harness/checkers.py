@@ -58,7 +58,10 @@ def expect(result: CheckResult, during: Timeline | Iterable[FaultEvent] | None =
 
 
 def exactly_once(
-    applied: Iterable[str], expected: Iterable[str], *, what: str = "operation",
+    applied: Iterable[str],
+    expected: Iterable[str],
+    *,
+    what: str = "operation",
     allow_missing: Iterable[str] = (),
 ) -> CheckResult:
     """Every key in `expected` was applied exactly once; none applied that was not expected.
@@ -81,7 +84,8 @@ def exactly_once(
     duplicated = sum(1 for k in wanted if counts.get(k, 0) > 1)
     observed = (
         f"{duplicated} of {len(wanted)} {what}s applied more than once"
-        if duplicated else f"{len(errors)} problem(s) in {len(wanted)} {what}s"
+        if duplicated
+        else f"{len(errors)} problem(s) in {len(wanted)} {what}s"
     )
     return CheckResult(
         f"every {what} applied exactly once",
@@ -91,7 +95,9 @@ def exactly_once(
     )
 
 
-def no_lost_writes(acknowledged: Iterable[str], present: Iterable[str], *, what: str = "write") -> CheckResult:
+def no_lost_writes(
+    acknowledged: Iterable[str], present: Iterable[str], *, what: str = "write"
+) -> CheckResult:
     """Every acknowledged write is present afterwards."""
     have = set(present)
     acked = list(dict.fromkeys(acknowledged))
@@ -105,7 +111,10 @@ def no_lost_writes(acknowledged: Iterable[str], present: Iterable[str], *, what:
 
 
 def agree(
-    answers: Mapping[str, object], truth: Mapping[str, object], *, what: str = "answer",
+    answers: Mapping[str, object],
+    truth: Mapping[str, object],
+    *,
+    what: str = "answer",
     truth_name: str = "the record",
 ) -> CheckResult:
     """Every answer a client got matches what `truth` holds for the same key."""
@@ -124,7 +133,11 @@ def agree(
 
 
 def latency_below(
-    ops: Sequence[Operation], bound: float, *, q: float = 100.0, what: str = "answer",
+    ops: Sequence[Operation],
+    bound: float,
+    *,
+    q: float = 100.0,
+    what: str = "answer",
 ) -> CheckResult:
     """The q-th percentile latency of the completed `ops` is below `bound` seconds."""
     done = [op for op in ops if op.latency is not None]
@@ -138,7 +151,8 @@ def latency_below(
     elif observed_value > bound:
         errors = [
             f"{op.f} took {op.latency * 1000:.0f} ms ({op.status}); bound {bound * 1000:.0f} ms"
-            for op in slow if op.latency is not None
+            for op in slow
+            if op.latency is not None
         ]
     return CheckResult(
         f"{what}s are fast",
@@ -153,5 +167,8 @@ def at_most(count: int, bound: int, *, what: str, detail: Sequence[str] = ()) ->
     """A count stays within a bound (calls while a breaker is open, attempts per call...)."""
     errors = [] if count <= bound else [f"{what}: {count}; expected at most {bound}", *detail]
     return CheckResult(
-        f"{what} at most {bound}", f"at most {bound}", f"{count}", errors,
+        f"{what} at most {bound}",
+        f"at most {bound}",
+        f"{count}",
+        errors,
     )

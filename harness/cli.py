@@ -1,11 +1,11 @@
 """`chaoslab`: the learner's and the instructor's command line.
 
-    chaoslab list                 the catalogue, with your status
-    chaoslab check LAB            run the lab's checks on your code (--solution: on the reference)
-    chaoslab hint LAB             the next hint
-    chaoslab logs LAB             the services' logs of the last run
-    chaoslab doctor               what is installed, what is missing, and how to fix it
-    chaoslab setup                build or find toxiproxy-server
+chaoslab list                 the catalogue, with your status
+chaoslab check LAB            run the lab's checks on your code (--solution: on the reference)
+chaoslab hint LAB             the next hint
+chaoslab logs LAB             the services' logs of the last run
+chaoslab doctor               what is installed, what is missing, and how to fix it
+chaoslab setup                build or find toxiproxy-server
 """
 
 from __future__ import annotations
@@ -94,15 +94,27 @@ def _message(report: pytest.TestReport) -> str:
 
 
 def run_checks(
-    lab: Lab, *, solution: bool = False, seed: int | None = None, quiet: bool = True,
+    lab: Lab,
+    *,
+    solution: bool = False,
+    seed: int | None = None,
+    quiet: bool = True,
     extra: Sequence[str] = (),
 ) -> Verdict:
     """Run a lab's checks in this process; returns the verdict."""
     chosen = seed if seed is not None else int.from_bytes(os.urandom(3), "big")
     verdict = Verdict(lab.slug, solution, chosen)
     args = [
-        str(lab.checks_dir), "--seed", str(chosen), "--import-mode=importlib",
-        "-p", "no:cacheprovider", "--rootdir", str(lab.root), "-c", os.devnull,
+        str(lab.checks_dir),
+        "--seed",
+        str(chosen),
+        "--import-mode=importlib",
+        "-p",
+        "no:cacheprovider",
+        "--rootdir",
+        str(lab.root),
+        "-c",
+        os.devnull,
         "--strict-markers",
     ]
     if quiet:
@@ -123,14 +135,22 @@ def _cmd_check(args: argparse.Namespace) -> int:
     start = time.monotonic()
     if not args.json_only:
         which = "the reference solution" if args.solution else "your code"
-        print(f"Running {len(lab.services)} services of '{lab.slug}' behind Toxiproxy, "
-              f"checking {which}...", flush=True)
+        print(
+            f"Running {len(lab.services)} services of '{lab.slug}' behind Toxiproxy, "
+            f"checking {which}...",
+            flush=True,
+        )
     verdict = run_checks(lab, solution=args.solution, seed=args.seed, extra=args.pytest_args)
     if args.json:
         verdict.write_json(Path(args.json))
     if not args.solution:
-        _save_status(lab.slug, passed=verdict.passed, total=len(verdict.checks),
-                     ok=verdict.ok, when=time.strftime("%Y-%m-%d %H:%M"))
+        _save_status(
+            lab.slug,
+            passed=verdict.passed,
+            total=len(verdict.checks),
+            ok=verdict.ok,
+            when=time.strftime("%Y-%m-%d %H:%M"),
+        )
     if not args.json_only:
         print(render(verdict, lab, color=sys.stdout.isatty()))
         print(f"({time.monotonic() - start:.1f} s)")
@@ -261,8 +281,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"chaoslab: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("\nchaoslab: interrupted; everything the run started has been stopped.",
-              file=sys.stderr)
+        print(
+            "\nchaoslab: interrupted; everything the run started has been stopped.", file=sys.stderr
+        )
         return 130
 
 

@@ -8,6 +8,7 @@ address as `B_URL` (`http://host:port`). Services never see each other's real po
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import time
@@ -24,8 +25,8 @@ from harness.lab import CHECKS, Lab, Link, env_name
 from harness.ports import free_ports
 from harness.readiness import wait_ready
 from harness.runs import Run
-from harness.toxiproxy import ToxiproxyClient
 from harness.tools import cache_root
+from harness.toxiproxy import ToxiproxyClient
 
 BackendFactory = Callable[[Run, Path], Backend]
 
@@ -90,7 +91,9 @@ class LabEnvironment:
 
         mark = time.monotonic()
         for name in services:
-            self._backend.start_service(self.lab.services[name], self.env_for(name), self._service_ports[name])
+            self._backend.start_service(
+                self.lab.services[name], self.env_for(name), self._service_ports[name]
+            )
         self._wait_all_ready(services)
         self.timings.services = time.monotonic() - mark
         self.timings.total = time.monotonic() - begin
@@ -205,8 +208,6 @@ def logs_dir(slug: str) -> Path:
 
 
 def _path_env() -> str:
-    import os
-
     return os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
 
 

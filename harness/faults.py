@@ -78,12 +78,17 @@ class Faults:
         """Delay data on `link` by `ms` (+/- `jitter`) milliseconds."""
         jitter_text = f" +/- {jitter} ms" if jitter else ""
         return self._toxic(
-            link, "latency", {"latency": ms, "jitter": jitter}, stream,
+            link,
+            "latency",
+            {"latency": ms, "jitter": jitter},
+            stream,
             f"latency {ms} ms{jitter_text}",
         )
 
     def bandwidth(self, link: LinkRef, kb_per_s: int, stream: Stream = "downstream") -> _Heal:
-        return self._toxic(link, "bandwidth", {"rate": kb_per_s}, stream, f"bandwidth {kb_per_s} KB/s")
+        return self._toxic(
+            link, "bandwidth", {"rate": kb_per_s}, stream, f"bandwidth {kb_per_s} KB/s"
+        )
 
     def slow_close(self, link: LinkRef, ms: int, stream: Stream = "downstream") -> _Heal:
         return self._toxic(link, "slow_close", {"delay": ms}, stream, f"slow close {ms} ms")
@@ -98,11 +103,17 @@ class Faults:
         return self._toxic(link, "reset_peer", {"timeout": after_ms}, stream, "connection reset")
 
     def limit_data(self, link: LinkRef, nbytes: int, stream: Stream = "downstream") -> _Heal:
-        return self._toxic(link, "limit_data", {"bytes": nbytes}, stream, f"close after {nbytes} bytes")
+        return self._toxic(
+            link, "limit_data", {"bytes": nbytes}, stream, f"close after {nbytes} bytes"
+        )
 
     def toxic(
-        self, link: LinkRef, type_: str, attributes: dict[str, int | float],
-        stream: Stream = "downstream", toxicity: float = 1.0,
+        self,
+        link: LinkRef,
+        type_: str,
+        attributes: dict[str, int | float],
+        stream: Stream = "downstream",
+        toxicity: float = 1.0,
     ) -> _Heal:
         """Any Toxiproxy toxic, for what the named faults do not cover."""
         return self._toxic(link, type_, attributes, stream, type_, toxicity)
@@ -184,15 +195,21 @@ class Faults:
         """SIGSTOP (or docker pause) the service; SIGCONT on exit."""
         self._service(service)
         return _Heal(
-            self, f"pause {service}",
+            self,
+            f"pause {service}",
             lambda: self.env.backend.pause(service),
             lambda: self.env.backend.resume(service),
         )
 
     # -- helpers -------------------------------------------------------------------------
     def _toxic(
-        self, link: LinkRef, type_: str, attributes: dict[str, int | float], stream: Stream,
-        what: str, toxicity: float = 1.0,
+        self,
+        link: LinkRef,
+        type_: str,
+        attributes: dict[str, int | float],
+        stream: Stream,
+        what: str,
+        toxicity: float = 1.0,
     ) -> _Heal:
         resolved = self._link(link)
         name = f"{type_}-{stream}-{next(self._ids)}"
@@ -201,7 +218,8 @@ class Faults:
         if toxicity < 1.0:
             description += f" for {toxicity:.0%} of connections"
         return _Heal(
-            self, description,
+            self,
+            description,
             lambda: self.env.toxiproxy.add_toxic(resolved.name, toxic),
             lambda: self.env.toxiproxy.remove_toxic(resolved.name, name),
         )

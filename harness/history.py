@@ -71,12 +71,16 @@ class History:
         return len(self.ops)
 
     def where(
-        self, f: str | None = None, status: Status | None = None,
-        started_after: float | None = None, started_before: float | None = None,
+        self,
+        f: str | None = None,
+        status: Status | None = None,
+        started_after: float | None = None,
+        started_before: float | None = None,
     ) -> list[Operation]:
         """The operations matching every given filter."""
         return [
-            op for op in self
+            op
+            for op in self
             if (f is None or op.f == f)
             and (status is None or op.status == status)
             and (started_after is None or op.start >= started_after)

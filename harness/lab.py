@@ -240,7 +240,9 @@ def _readiness(path: Path, key: str, raw: object) -> Readiness:
     return Readiness(kind="http", path=http, timeout=timeout)
 
 
-def _links(path: Path, table: dict[str, Any], services: Mapping[str, ServiceSpec]) -> tuple[Link, ...]:
+def _links(
+    path: Path, table: dict[str, Any], services: Mapping[str, ServiceSpec]
+) -> tuple[Link, ...]:
     links = []
     for text, options in table.items():
         key = f'links."{text}"'
@@ -253,9 +255,11 @@ def _links(path: Path, table: dict[str, Any], services: Mapping[str, ServiceSpec
                 raise LabDefinitionError(
                     path, key, f"unknown service '{end}'", f"declare [services.{end}]"
                 )
-        if target == CHECKS or source == target:
+        if target in (CHECKS, source):
             raise LabDefinitionError(
-                path, key, "a link must go from a service or checks to another service",
+                path,
+                key,
+                "a link must go from a service or checks to another service",
                 "fix the link",
             )
         _only(path, key, _table(path, key, options), set())

@@ -28,15 +28,21 @@ _TIMELINE_KEY = pytest.StashKey[Faults]()
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("chaoslab", "chaoslab labs")
     group.addoption(
-        "--solution", action="store_true", default=False,
+        "--solution",
+        action="store_true",
+        default=False,
         help="run the checks on the lab's reference solution (overlaid in a temp copy)",
     )
     group.addoption(
-        "--seed", type=int, default=None,
+        "--seed",
+        type=int,
+        default=None,
         help="seed for traffic and fault schedules (default: random, printed on failure)",
     )
     group.addoption(
-        "--backend", choices=["process"], default="process",
+        "--backend",
+        choices=["process"],
+        default="process",
         help="where the lab's services run (default: local processes)",
     )
 
@@ -50,7 +56,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_report_header(config: pytest.Config) -> str:
-    return f"chaoslab seed: {config.stash[_SEED_KEY]} (replay with --seed {config.stash[_SEED_KEY]})"
+    return (
+        f"chaoslab seed: {config.stash[_SEED_KEY]} (replay with --seed {config.stash[_SEED_KEY]})"
+    )
 
 
 def lab_for(path: Path) -> Lab:
@@ -117,11 +125,11 @@ def lab(request: pytest.FixtureRequest, lab_factory: LabFactory) -> Iterator[Lab
 
 
 @pytest.fixture
-def faults(request: pytest.FixtureRequest, lab: LabEnvironment) -> Iterator[Faults]:
+def faults(request: pytest.FixtureRequest, lab: LabEnvironment) -> Faults:
     """Faults on the running lab; the timeline is printed with a failure."""
     injected = Faults(lab)
     request.node.stash[_TIMELINE_KEY] = injected
-    yield injected
+    return injected
 
 
 @pytest.fixture

@@ -66,7 +66,9 @@ def wait_ready(
         if clock() - start > readiness.timeout:
             what = readiness.path if readiness.kind == "http" else f"port {target.port}"
             raise ServiceNotReady(
-                _explain(target, f"was not ready after {readiness.timeout:.0f} s (waiting on {what})")
+                _explain(
+                    target, f"was not ready after {readiness.timeout:.0f} s (waiting on {what})"
+                )
             )
         sleep(delay)
         delay = min(delay * 2, 0.1)

@@ -45,8 +45,10 @@ class Verdict:
 
     @property
     def ok(self) -> bool:
-        return not self.setup_error and bool(self.checks) and all(
-            c.outcome in ("passed", "skipped") for c in self.checks
+        return (
+            not self.setup_error
+            and bool(self.checks)
+            and all(c.outcome in ("passed", "skipped") for c in self.checks)
         )
 
     def failed_names(self) -> list[str]:
@@ -86,9 +88,13 @@ def render(verdict: Verdict, lab: Lab, color: bool = False) -> str:
     if verdict.ok:
         lines.append(f"{green}All {total} checks pass.{reset}")
     else:
-        lines.append(f"{red}{verdict.passed} of {total} checks pass.{reset} Seed {verdict.seed} "
-                     f"(replay with --seed {verdict.seed}).")
+        lines.append(
+            f"{red}{verdict.passed} of {total} checks pass.{reset} Seed {verdict.seed} "
+            f"(replay with --seed {verdict.seed})."
+        )
         if not verdict.solution:
-            lines.append(f"Stuck? 'chaoslab hint {lab.slug}' gives a hint; the logs of this run "
-                         "are listed by 'chaoslab logs " + lab.slug + "'.")
+            lines.append(
+                f"Stuck? 'chaoslab hint {lab.slug}' gives a hint; the logs of this run "
+                "are listed by 'chaoslab logs " + lab.slug + "'."
+            )
     return "\n".join(lines)

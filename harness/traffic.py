@@ -94,8 +94,15 @@ class TrafficRun:
     """Clients running in background threads; `stop()` ends them and returns the history."""
 
     def __init__(
-        self, workload: Workload, *, clients: int, seed: int, history: History,
-        duration: float | None, iterations: int | None, timeout: float,
+        self,
+        workload: Workload,
+        *,
+        clients: int,
+        seed: int,
+        history: History,
+        duration: float | None,
+        iterations: int | None,
+        timeout: float,
     ) -> None:
         self.history = history
         self._stop = threading.Event()
@@ -180,8 +187,13 @@ class Traffic:
         self.history = History()
 
     def run(
-        self, workload: Workload, *, clients: int = 4, duration: float | None = None,
-        iterations: int | None = None, timeout: float = 5.0,
+        self,
+        workload: Workload,
+        *,
+        clients: int = 4,
+        duration: float | None = None,
+        iterations: int | None = None,
+        timeout: float = 5.0,
     ) -> History:
         """Run the clients to completion in the foreground."""
         return self.start(
@@ -189,13 +201,23 @@ class Traffic:
         ).wait()
 
     def start(
-        self, workload: Workload, *, clients: int = 4, duration: float | None = None,
-        iterations: int | None = None, timeout: float = 5.0,
+        self,
+        workload: Workload,
+        *,
+        clients: int = 4,
+        duration: float | None = None,
+        iterations: int | None = None,
+        timeout: float = 5.0,
     ) -> TrafficRun:
         """Start the clients in the background (faults go in the foreground meanwhile)."""
         if duration is None and iterations is None:
             duration = 60.0  # a bound, so a forgotten stop() cannot hang a check
         return TrafficRun(
-            workload, clients=clients, seed=self.seed, history=self.history,
-            duration=duration, iterations=iterations, timeout=timeout,
+            workload,
+            clients=clients,
+            seed=self.seed,
+            history=self.history,
+            duration=duration,
+            iterations=iterations,
+            timeout=timeout,
         ).start()

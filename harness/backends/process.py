@@ -17,11 +17,17 @@ from harness.toxiproxy import ToxiproxyClient, ToxiproxyServer
 class ProcessService(ChildProcess):
     """A lab service as a child process; `python` in its command is this interpreter."""
 
-    def __init__(self, spec: ServiceSpec, port: int, *, run: Run, cwd: Path, env: Mapping[str, str]):
+    def __init__(
+        self, spec: ServiceSpec, port: int, *, run: Run, cwd: Path, env: Mapping[str, str]
+    ):
         argv = [sys.executable if a in ("python", "python3") else a for a in spec.command]
         super().__init__(
-            spec.name, argv, run_id=run.id, log=run.dir / "logs" / f"{spec.name}.log",
-            cwd=cwd, env=env,
+            spec.name,
+            argv,
+            run_id=run.id,
+            log=run.dir / "logs" / f"{spec.name}.log",
+            cwd=cwd,
+            env=env,
         )
         self.spec = spec
         self._port = port
