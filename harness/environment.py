@@ -59,16 +59,20 @@ class LabEnvironment:
 
     # -- lifecycle -------------------------------------------------------------------------
     def __enter__(self) -> Self:
-        try:
-            return self.start()
-        except BaseException:
-            self.stop()
-            raise
+        return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
     def start(self) -> Self:
+        """Start everything, or (on any error, Ctrl-C included) stop what had started."""
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> Self:
         begin = time.monotonic()
         self.run = Run.create()
         self.workdir = self._prepare_workdir(self.run)

@@ -1,0 +1,28 @@
+"""Shared fixtures of the harness's own tests."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness import Lab, load_lab
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURE_LABS = Path(__file__).resolve().parent / "fixtures" / "labs"
+
+
+@pytest.fixture(scope="session")
+def ping_lab() -> Lab:
+    return load_lab(FIXTURE_LABS / "ping")
+
+
+def chaoslab_command(*args: str) -> list[str]:
+    """The CLI as a learner runs it, with this interpreter."""
+    return [sys.executable, "-m", "harness.cli", *args]
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    return {**os.environ, **extra}

@@ -1,0 +1,99 @@
+"""Faults on a running lab (the fixture lab `ping`), with real processes and real Toxiproxy."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from harness import Faults, Lab, LabEnvironment
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def running(ping_lab: Lab) -> Iterator[LabEnvironment]:
+    with LabEnvironment(ping_lab, seed=1) as env:
+        yield env
+
+
+@pytest.fixture
+def env(running: LabEnvironment) -> Iterator[LabEnvironment]:
+    running.reset()
+    yield running
+    running.reset()
+
+
+def ping(env: LabEnvironment, timeout: float = 3.0) -> httpx.Response:
+    return httpx.get(f"{env.url('front')}/ping", timeout=timeout)
+
+
+def test_services_reach_each_other_through_proxies(env: LabEnvironment) -> None:
+    assert ping(env).status_code == 200
+    proxies = env.toxiproxy.proxies()
+    assert set(proxies) == {"checks__front", "checks__back", "front__back"}
+    front_env = env.env_for("front")
+    assert front_env["BACK_URL"].endswith(proxies["front__back"].listen.rsplit(":", 1)[1])
+
+
+def test_two_way_partition_blocks_and_heals(env: LabEnvironment) -> None:
+    faults = Faults(env)
+    with faults.partition(["front"], ["back"]):
+        answer = ping(env)
+        assert answer.status_code == 502  # front's own 1 s timeout fired
+        assert answer.json()["error"] == "ReadTimeout"
+    assert ping(env).status_code == 200
+    assert [e.end is not None for e in faults.timeline.events] == [True]
+
+
+def test_one_way_partition_drops_only_one_direction(env: LabEnvironment) -> None:
+    faults = Faults(env)
+    with faults.partition(["back"], ["front"], one_way=True):
+        # back's answers to front are dropped: front times out though back got the request.
+        before = httpx.get(f"{env.url('back')}/ping").json()["count"]
+        assert ping(env).status_code == 502
+        after = httpx.get(f"{env.url('back')}/ping").json()["count"]
+        assert after == before + 2
+    assert ping(env).status_code == 200
+
+
+def test_link_down_refuses_and_heals(env: LabEnvironment) -> None:
+    with Faults(env).down("front -> back"):
+        answer = ping(env)
+        assert answer.status_code == 502
+        assert answer.json()["error"] == "ConnectError"
+    assert ping(env).status_code == 200
+
+
+def test_crash_and_restart_keeps_state(env: LabEnvironment) -> None:
+    first = ping(env).json()
+    with Faults(env).crash("back"):
+        assert ping(env).status_code == 502
+        assert env.backend.handle("back").exit_code() is not None
+    second = ping(env).json()
+    assert second["pid"] != first["pid"]
+    assert second["count"] == first["count"] + 1  # the state file survived the crash
+
+
+def test_pause_and_resume(env: LabEnvironment) -> None:
+    with Faults(env).pause("back"):
+        assert ping(env).status_code == 502  # a frozen process accepts nothing in time
+    assert ping(env).status_code == 200
+
+
+def test_fault_heals_even_when_the_body_raises(env: LabEnvironment) -> None:
+    faults = Faults(env)
+    with pytest.raises(RuntimeError), faults.latency("front -> back", 2000):
+        raise RuntimeError("the check blew up")
+    assert env.toxiproxy.proxies()["front__back"].toxics == ()
+    start = time.monotonic()
+    assert ping(env).status_code == 200
+    assert time.monotonic() - start < 1.0
+
+
+def test_reset_restarts_a_crashed_service(env: LabEnvironment) -> None:
+    Faults(env).kill("back")
+    env.reset()
+    assert ping(env).status_code == 200
