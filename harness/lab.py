@@ -173,6 +173,11 @@ def _parse(root: Path, path: Path, data: dict[str, Any]) -> Lab:
             path, "lab.hints", "a lab needs at least two hints", "add hints, gentlest first"
         )
     for rel in learner_files:
+        if not rel.startswith("services/"):
+            raise LabDefinitionError(
+                path, "lab.learner_files", f"'{rel}' is not under services/",
+                "the learner edits services; solution/ overlays services/",
+            )
         if not (root / rel).is_file():
             raise LabDefinitionError(
                 path, "lab.learner_files", f"'{rel}' does not exist", "fix the path"

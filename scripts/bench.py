@@ -1,0 +1,125 @@
+"""`make bench`: how fast the learner's loop is, and what the proxies cost.
+
+Prints one table: lab start time (services ready, proxies made), `chaoslab check` wall time per
+lab for the starter and the solution, the latency a proxied link adds over a direct one (no
+toxic), and how accurately an injected latency is applied.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from harness import Faults, LabEnvironment, catalogue, load_lab  # noqa: E402
+from harness.history import percentile  # noqa: E402
+
+PING = ROOT / "tests" / "fixtures" / "labs" / "ping"
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.2f} ms"
+
+
+def start_times(repeats: int) -> list[tuple[str, str, str]]:
+    rows = []
+    for lab in catalogue():
+        totals = []
+        for _ in range(repeats):
+            with LabEnvironment(lab) as env:
+                totals.append(env.timings.total)
+        rows.append(
+            (
+                f"lab start: {lab.slug}",
+                ms(statistics.median(totals)),
+                f"median of {repeats}; min {ms(min(totals))}, max {ms(max(totals))}",
+            )
+        )
+    return rows
+
+
+def check_times() -> list[tuple[str, str, str]]:
+    rows = []
+    for lab in catalogue():
+        for solution in (False, True):
+            args = [sys.executable, "-m", "harness.cli", "check", lab.slug, "--json-only"]
+            if solution:
+                args.append("--solution")
+            start = time.monotonic()
+            code = subprocess.run(args, capture_output=True, check=False).returncode
+            took = time.monotonic() - start
+            which = "solution" if solution else "starter"
+            verdict = "pass" if code == 0 else "fail" if code == 1 else f"exit {code}"
+            rows.append((f"check wall time: {lab.slug} ({which})", f"{took:.1f} s", verdict))
+    return rows
+
+
+def sample(url: str, count: int) -> list[float]:
+    out = []
+    with httpx.Client(timeout=10, trust_env=False) as client:
+        client.get(url)  # warm the connection
+        for _ in range(count):
+            start = time.perf_counter()
+            client.get(url).raise_for_status()
+            out.append(time.perf_counter() - start)
+    return out
+
+
+def proxy_costs(count: int) -> list[tuple[str, str, str]]:
+    rows = []
+    with LabEnvironment(load_lab(PING)) as env:
+        direct = sample(f"{env.direct_url('back')}/ping", count)
+        proxied = sample(f"{env.url('back')}/ping", count)
+        for q in (50, 99):
+            added = percentile(proxied, q) - percentile(direct, q)
+            rows.append(
+                (
+                    f"proxy overhead p{q}",
+                    ms(added),
+                    f"direct {ms(percentile(direct, q))}, proxied "
+                    f"{ms(percentile(proxied, q))}; {count} requests, keep-alive",
+                )
+            )
+        faults = Faults(env)
+        for injected in (100, 500):
+            with faults.latency("checks -> back", injected):
+                observed = sample(f"{env.url('back')}/ping", 20)
+            p50 = percentile(observed, 50) - percentile(proxied, 50)
+            rows.append(
+                (
+                    f"injected latency {injected} ms",
+                    ms(p50),
+                    f"p50 added over the unfaulted proxy; error {ms(p50 - injected / 1000)}",
+                )
+            )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--requests", type=int, default=500)
+    parser.add_argument("--skip-checks", action="store_true")
+    args = parser.parse_args()
+    rows = start_times(args.repeats)
+    rows += proxy_costs(args.requests)
+    if not args.skip_checks:
+        rows += check_times()
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    print(f"chaoslab bench (backend: process; {time.strftime('%Y-%m-%d %H:%M')})")
+    print(f"| {'what'.ljust(widths[0])} | {'value'.ljust(widths[1])} | notes")
+    print(f"|{'-' * (widths[0] + 2)}|{'-' * (widths[1] + 2)}|------")
+    for what, value, note in rows:
+        print(f"| {what.ljust(widths[0])} | {value.ljust(widths[1])} | {note}")
+
+
+if __name__ == "__main__":
+    main()
