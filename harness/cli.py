@@ -23,6 +23,7 @@ from types import FrameType
 import pytest
 
 from harness._errors import ChaoslabError
+from harness.backends import BACKENDS
 from harness.environment import logs_dir
 from harness.lab import Lab, catalogue, find_lab
 from harness.report import CheckOutcome, Verdict, render
@@ -99,6 +100,7 @@ def run_checks(
     solution: bool = False,
     seed: int | None = None,
     quiet: bool = True,
+    backend: str = "process",
     extra: Sequence[str] = (),
 ) -> Verdict:
     """Run a lab's checks in this process; returns the verdict."""
@@ -116,6 +118,8 @@ def run_checks(
         "-c",
         os.devnull,
         "--strict-markers",
+        "--backend",
+        backend,
     ]
     if quiet:
         args += ["-p", "no:terminal"]
@@ -140,7 +144,9 @@ def _cmd_check(args: argparse.Namespace) -> int:
             f"checking {which}...",
             flush=True,
         )
-    verdict = run_checks(lab, solution=args.solution, seed=args.seed, extra=args.pytest_args)
+    verdict = run_checks(
+        lab, solution=args.solution, seed=args.seed, backend=args.backend, extra=args.pytest_args
+    )
     if args.json:
         verdict.write_json(Path(args.json))
     if not args.solution:
@@ -245,7 +251,12 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("lab", help="the lab's name (see 'chaoslab list') or folder")
     check.add_argument("--solution", action="store_true", help="check the reference solution")
     check.add_argument("--seed", type=int, default=None, help="replay a run's seed")
-    check.add_argument("--backend", choices=["process"], default="process")
+    check.add_argument(
+        "--backend",
+        choices=list(BACKENDS),
+        default="process",
+        help="where the services run: local processes (default) or docker containers",
+    )
     check.add_argument("--json", metavar="FILE", help="also write the verdict as JSON (CI)")
     check.add_argument("--json-only", action="store_true", help=argparse.SUPPRESS)
     check.add_argument("pytest_args", nargs="*", help="extra pytest arguments, after --")

@@ -12,23 +12,20 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Self
 
-from harness.backends.base import Backend
-from harness.backends.process import ProcessBackend
+from harness.backends import Backend, backend_factory
 from harness.lab import CHECKS, Lab, Link, env_name
 from harness.ports import free_ports
 from harness.readiness import wait_ready
 from harness.runs import Run
 from harness.tools import cache_root
 from harness.toxiproxy import ToxiproxyClient
-
-BackendFactory = Callable[[Run, Path], Backend]
 
 
 @dataclass
@@ -48,7 +45,7 @@ class LabEnvironment:
     lab: Lab
     solution: bool = False
     seed: int = 0
-    backend_factory: BackendFactory = ProcessBackend
+    backend_name: str = "process"
     run: Run | None = None
     workdir: Path | None = None
     timings: Timings = field(default_factory=Timings)
@@ -76,7 +73,7 @@ class LabEnvironment:
         begin = time.monotonic()
         self.run = Run.create()
         self.workdir = self._prepare_workdir(self.run)
-        self._backend = self.backend_factory(self.run, self.workdir)
+        self._backend = backend_factory(self.backend_name)(self.run, self.workdir)
         self._toxiproxy = self._backend.start_toxiproxy(self.seed)
         self.timings.toxiproxy = time.monotonic() - begin
 
@@ -150,7 +147,7 @@ class LabEnvironment:
             "PYTHONDONTWRITEBYTECODE": "1",
             "HOME": str(Path.home()),
             "SERVICE_NAME": service,
-            "HOST": "127.0.0.1",
+            "HOST": self.backend.listen_host,
             "PORT": str(self._service_ports[service]),
             "STATE_DIR": str(state),
             "CHAOSLAB_SEED": str(self.seed),
@@ -216,7 +213,9 @@ def _path_env() -> str:
 
 
 @contextmanager
-def running(lab: Lab, *, solution: bool = False, seed: int = 0) -> Iterator[LabEnvironment]:
+def running(
+    lab: Lab, *, solution: bool = False, seed: int = 0, backend: str = "process"
+) -> Iterator[LabEnvironment]:
     """Run `lab` for the duration of the block."""
-    with LabEnvironment(lab, solution=solution, seed=seed) as env:
+    with LabEnvironment(lab, solution=solution, seed=seed, backend_name=backend) as env:
         yield env

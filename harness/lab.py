@@ -175,7 +175,9 @@ def _parse(root: Path, path: Path, data: dict[str, Any]) -> Lab:
     for rel in learner_files:
         if not rel.startswith("services/"):
             raise LabDefinitionError(
-                path, "lab.learner_files", f"'{rel}' is not under services/",
+                path,
+                "lab.learner_files",
+                f"'{rel}' is not under services/",
                 "the learner edits services; solution/ overlays services/",
             )
         if not (root / rel).is_file():

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from harness._errors import ChaoslabError
+from harness.backends import BACKENDS
 from harness.checkers import CheckFailed
 from harness.environment import LabEnvironment
 from harness.faults import Faults
@@ -41,7 +42,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--backend",
-        choices=["process"],
+        choices=list(BACKENDS),
         default="process",
         help="where the lab's services run (default: local processes)",
     )
@@ -72,15 +73,18 @@ def lab_for(path: Path) -> Lab:
 class LabFactory:
     """Starts each lab once per session and stops them all at the end."""
 
-    def __init__(self, solution: bool, seed: int) -> None:
+    def __init__(self, solution: bool, seed: int, backend: str = "process") -> None:
         self.solution = solution
         self.seed = seed
+        self.backend = backend
         self._running: dict[Path, LabEnvironment] = {}
 
     def get(self, lab: Lab) -> LabEnvironment:
         env = self._running.get(lab.root)
         if env is None:
-            env = LabEnvironment(lab, solution=self.solution, seed=self.seed)
+            env = LabEnvironment(
+                lab, solution=self.solution, seed=self.seed, backend_name=self.backend
+            )
             self._running[lab.root] = env
             env.start()
         return env
@@ -99,7 +103,11 @@ def chaoslab_seed(pytestconfig: pytest.Config) -> int:
 
 @pytest.fixture(scope="session")
 def lab_factory(pytestconfig: pytest.Config, chaoslab_seed: int) -> Iterator[LabFactory]:
-    factory = LabFactory(bool(pytestconfig.getoption("--solution")), chaoslab_seed)
+    factory = LabFactory(
+        bool(pytestconfig.getoption("--solution")),
+        chaoslab_seed,
+        str(pytestconfig.getoption("--backend")),
+    )
     try:
         yield factory
     finally:

@@ -29,6 +29,7 @@ class Backend(Protocol):
     """Runs a lab's topology; the environment decides what runs, the backend decides how."""
 
     name: str
+    listen_host: str  # what a service binds to: 127.0.0.1 for processes, 0.0.0.0 in a container
 
     def start_toxiproxy(self, seed: int) -> ToxiproxyClient:
         """Start the run's Toxiproxy server and return a client for its API."""

@@ -46,6 +46,7 @@ class ProcessBackend:
     """Runs services as process groups; crash is SIGKILL, pause is SIGSTOP."""
 
     name = "process"
+    listen_host = HOST
 
     def __init__(self, run: Run, workdir: Path) -> None:
         self.run = run
