@@ -23,9 +23,10 @@ from harness.checkers import (
     no_lost_writes,
 )
 from harness.environment import LabEnvironment, running
-from harness.faults import FaultEvent, Faults, Timeline, all_of
+from harness.faults import FaultEvent, Faults, HttpControl, Timeline, all_of
 from harness.history import History, Operation, percentile
 from harness.lab import Lab, catalogue, find_lab, load_lab
+from harness.nemesis import Schedule, Step
 from harness.traffic import Client, Traffic, TrafficRun
 
 __all__ = [
@@ -36,14 +37,17 @@ __all__ = [
     "FaultEvent",
     "Faults",
     "History",
+    "HttpControl",
     "Lab",
     "LabDefinitionError",
     "LabEnvironment",
     "Operation",
     "PortInUse",
     "RunError",
+    "Schedule",
     "ServiceNotReady",
     "SetupError",
+    "Step",
     "Timeline",
     "ToxiproxyError",
     "Traffic",

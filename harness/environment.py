@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Self
 
 from harness.backends import Backend, backend_factory
+from harness.faults import HttpControl
 from harness.lab import CHECKS, Lab, Link, env_name
 from harness.ports import free_ports
 from harness.readiness import wait_ready
@@ -53,6 +54,7 @@ class LabEnvironment:
     _toxiproxy: ToxiproxyClient | None = None
     _service_ports: dict[str, int] = field(default_factory=dict)
     _proxy_ports: dict[Link, int] = field(default_factory=dict)
+    http_faulted: set[str] = field(default_factory=set)  # services with HTTP fault rules
 
     # -- lifecycle -------------------------------------------------------------------------
     def __enter__(self) -> Self:
@@ -167,6 +169,10 @@ class LabEnvironment:
     def reset(self) -> None:
         """Back to a clean slate between checks: no toxic, every service running and ready."""
         self.toxiproxy.reset()
+        for name in sorted(self.http_faulted):
+            if self.backend.handle(name).exit_code() is None and not self.backend.is_paused(name):
+                HttpControl(self, name).clear()
+        self.http_faulted.clear()
         for name in self.lab.services:
             if self.backend.is_paused(name):
                 self.backend.resume(name)

@@ -16,7 +16,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import httpx
+
+from harness._errors import RunError
 from harness.lab import Link
+from harness.service_kit import CONTROL
 from harness.toxiproxy import Stream, Toxic
 
 if TYPE_CHECKING:
@@ -168,6 +172,62 @@ class Faults:
         description = f"partition {sorted(group_a)} {arrow} {sorted(group_b)}"
         return _Heal(self, description, apply, heal)
 
+    # -- HTTP faults (harness-owned services) ---------------------------------------------
+    def http(
+        self,
+        service: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+        share: float = 1.0,
+        first: int | None = None,
+        delay_ms: int = 0,
+        duplicate: bool = False,
+        path: str = "/",
+        method: str | None = None,
+    ) -> _Heal:
+        """An HTTP fault in a harness-owned service: answer `status` (429 with `retry_after`),
+        add `delay_ms`, or deliver a response twice (`duplicate`), for a `share` of the matching
+        requests or for the `first` N of them."""
+        self._service(service)
+        if self.env.lab.learner_owns(service):
+            raise ValueError(
+                f"'{service}' is the learner's service; HTTP faults go only in "
+                "services the harness owns (use a network fault instead)"
+            )
+        if status is None and not delay_ms and not duplicate:
+            raise ValueError("an HTTP fault needs a status, a delay_ms or duplicate=True")
+        rule_id = f"http{next(self._ids)}"
+        rule: dict[str, object] = {
+            "id": rule_id,
+            "path": path,
+            "method": method,
+            "share": share,
+            "first": first,
+            "status": status,
+            "retry_after": retry_after,
+            "delay_ms": delay_ms,
+            "duplicate": duplicate,
+        }
+        parts = []
+        if delay_ms:
+            parts.append(f"+{delay_ms} ms")
+        if status is not None:
+            parts.append(
+                f"answer {status}" + (f" Retry-After {retry_after:g}" if retry_after else "")
+            )
+        if duplicate:
+            parts.append("deliver twice")
+        which = f"first {first}" if first is not None else f"{share:.0%} of"
+        description = f"HTTP {', '.join(parts)} for {which} {method or ''} {path} on {service}"
+        control = HttpControl(self.env, service)
+        return _Heal(
+            self,
+            " ".join(description.split()),
+            lambda: control.add(rule),
+            lambda: control.remove(rule_id),
+        )
+
     # -- process faults (backend) ---------------------------------------------------------
     def crash(self, service: str, *, restart: bool = True) -> _Heal:
         """SIGKILL (or container kill) now; on exit restart it and wait until it is ready."""
@@ -236,6 +296,45 @@ class Faults:
         if service not in self.env.lab.services:
             known = ", ".join(self.env.lab.services)
             raise ValueError(f"unknown service '{service}' (the lab has: {known})")
+
+
+class HttpControl:
+    """The control route of a harness-owned service (see harness.service_kit)."""
+
+    def __init__(self, env: LabEnvironment, service: str, timeout: float = 5.0) -> None:
+        self.env = env
+        self.service = service
+        self.timeout = timeout
+
+    def _call(self, method: str, path: str, json: object = None) -> httpx.Response:
+        url = f"{self.env.direct_url(self.service)}{CONTROL}{path}"
+        try:
+            response = httpx.request(method, url, json=json, timeout=self.timeout, trust_env=False)
+        except httpx.HTTPError as exc:
+            raise RunError(
+                f"service '{self.service}' did not answer its control route: {exc!r}"
+            ) from exc
+        if response.status_code >= 400:
+            raise RunError(
+                f"service '{self.service}' refused {method} {CONTROL}{path} "
+                f"({response.status_code}): {response.text[:200]}\n  Hint: HTTP faults need "
+                "the service's app wrapped with harness.service_kit.with_chaos."
+            )
+        return response
+
+    def add(self, rule: dict[str, object]) -> None:
+        self._call("POST", "/faults", rule)
+        self.env.http_faulted.add(self.service)
+
+    def remove(self, rule_id: str) -> None:
+        self._call("DELETE", f"/faults/{rule_id}")
+
+    def clear(self) -> None:
+        self._call("DELETE", "/faults")
+
+    def received(self) -> list[dict[str, object]]:
+        data: list[dict[str, object]] = self._call("GET", "/received").json()
+        return data
 
 
 class _Heal:

@@ -102,6 +102,19 @@ class Lab:
             f'add "{source} -> {target}" = {{}} under [links]',
         )
 
+    def learner_owns(self, service: str) -> bool:
+        """True when the learner edits the code this service runs (`-m services.x`)."""
+        command = self.services[service].command
+        files = set(self.learner_files)
+        for i, arg in enumerate(command):
+            if arg == "-m" and i + 1 < len(command):
+                module = command[i + 1].replace(".", "/")
+                if f"{module}.py" in files or f"{module}/__init__.py" in files:
+                    return True
+            elif arg.endswith(".py") and arg in files:
+                return True
+        return False
+
     def links_from(self, source: str) -> tuple[Link, ...]:
         return tuple(x for x in self.links if x.source == source)
 
