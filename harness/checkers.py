@@ -79,7 +79,10 @@ def exactly_once(
             errors.append(f"{what} {key} applied {n} times; expected 1")
         elif n == 0 and key not in maybe:
             errors.append(f"{what} {key} applied 0 times; expected 1 (it was acknowledged)")
-    stray = [k for k in counts if k not in set(wanted)]
+    for key in maybe - set(wanted):
+        if counts.get(key, 0) > 1:
+            errors.append(f"{what} {key} applied {counts[key]} times; expected at most 1")
+    stray = [k for k in counts if k not in set(wanted) and k not in maybe]
     errors += [f"{what} {k} applied {counts[k]} times; expected 0 (never requested)" for k in stray]
     duplicated = sum(1 for k in wanted if counts.get(k, 0) > 1)
     observed = (

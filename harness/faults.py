@@ -361,9 +361,16 @@ class _Heal:
             raise
         return self.event
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> None:
         try:
             self._heal()
+        except Exception as heal_error:
+            if exc is None:
+                raise
+            # The check's own failure is the story; a failed heal is a footnote to it.
+            exc.add_note(f"chaoslab: healing '{self.description}' also failed: {heal_error}")
         finally:
             if self.event is not None and self.event.end is None:
                 self.event.end = self.faults.clock()

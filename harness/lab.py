@@ -6,6 +6,7 @@ lab author at their desk or an instructor ten minutes before a class.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import tomllib
@@ -151,7 +152,9 @@ def find_lab(name: str, root: Path | None = None) -> Lab:
     if (candidate / MANIFEST).is_file():
         return load_lab(candidate)
     known = [p.parent.name for p in sorted(base.glob(f"*/{MANIFEST}"))]
-    close = [k for k in known if name in k or k in name]
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6) or [
+        k for k in known if name in k or k in name
+    ]
     suggestion = f" Did you mean '{close[0]}'?" if close else ""
     raise UnknownLabError(
         f"unknown lab '{name}'.{suggestion} Labs: {', '.join(known) or 'none'}."
@@ -249,15 +252,19 @@ def _services(path: Path, table: dict[str, Any]) -> dict[str, ServiceSpec]:
 def _readiness(path: Path, key: str, raw: object) -> Readiness:
     spec = _table(path, key, raw)
     _only(path, key, spec, {"http", "port", "timeout"})
-    timeout = float(spec.get("timeout", Readiness.timeout))
+    timeout = spec.get("timeout", Readiness.timeout)
+    if not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout <= 0:
+        raise LabDefinitionError(
+            path, f"{key}.timeout", "not a positive number of seconds", f"set {key}.timeout = 20"
+        )
     if "http" in spec and "port" in spec:
         raise LabDefinitionError(path, key, "both http and port given", "keep one of them")
     if "port" in spec:
-        return Readiness(kind="port", path="", timeout=timeout)
+        return Readiness(kind="port", path="", timeout=float(timeout))
     http = _str(path, f"{key}.http", spec.get("http", "/health"))
     if not http.startswith("/"):
         raise LabDefinitionError(path, f"{key}.http", f"'{http}' is not a path", "start with /")
-    return Readiness(kind="http", path=http, timeout=timeout)
+    return Readiness(kind="http", path=http, timeout=float(timeout))
 
 
 def _links(
@@ -283,7 +290,10 @@ def _links(
                 "fix the link",
             )
         _only(path, key, _table(path, key, options), set())
-        links.append(Link(source, target))
+        link = Link(source, target)
+        if link in links:
+            raise LabDefinitionError(path, key, f"link '{link}' is declared twice", "keep one")
+        links.append(link)
     return tuple(links)
 
 

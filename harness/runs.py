@@ -20,8 +20,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.tools import cache_root
-
 RUN_ENV = "CHAOSLAB_RUN"
 _DIR_PREFIX = "chaoslab-run-"
 
@@ -35,7 +33,10 @@ def register_reaper(reaper: Callable[[set[str]], None]) -> None:
 
 
 def registry() -> Path:
-    path = cache_root() / "runs"
+    """Live runs, one file each; beside the runs' temp folders, because the reaper judges
+    processes and folders machine-wide and must see every run of this user, whatever its
+    XDG_CACHE_HOME."""
+    path = Path(tempfile.gettempdir()) / f"chaoslab-registry-{os.getuid()}"
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -78,14 +79,26 @@ def _owner_alive(entry: dict[str, object]) -> bool:
     pid = entry.get("owner_pid")
     if not isinstance(pid, int):
         return False
-    return process_start_time(pid) == entry.get("owner_start")
+    started = entry.get("owner_start")
+    if started is None:  # no /proc: a live pid is the best evidence there is
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    return process_start_time(pid) == started
 
 
 def labelled_processes() -> Iterator[tuple[int, str]]:
     """(pid, run id) of every process on this machine that a chaoslab run started."""
     needle = f"{RUN_ENV}=".encode()
     me = str(os.getpid())
-    for proc in Path("/proc").iterdir():
+    proc_root = Path("/proc")
+    if not proc_root.is_dir():  # not Linux: the reaper relies on the registry alone
+        return
+    for proc in proc_root.iterdir():
         if not proc.name.isdigit() or proc.name == me:
             continue
         try:

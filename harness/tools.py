@@ -64,8 +64,15 @@ def find_toxiproxy() -> Path:
     if cached.is_file() and os.access(cached, os.X_OK):
         return cached
     on_path = shutil.which("toxiproxy-server")
-    if on_path and compatible(binary_version(Path(on_path))):
-        return Path(on_path)
+    if on_path:
+        version = binary_version(Path(on_path))
+        if compatible(version):
+            return Path(on_path)
+        raise SetupError(
+            f"the toxiproxy-server on PATH ({on_path}) reports version {version or 'unknown'};"
+            " chaoslab needs 2.5 or newer.\n  Fix: run 'make setup' (it builds "
+            f"{TOXIPROXY_VERSION} into {cached}), or upgrade the one on PATH."
+        )
     raise SetupError(
         f"toxiproxy-server not found (looked in $CHAOSLAB_TOXIPROXY, {cached} and PATH).\n"
         "  Fix: run 'make setup' (it builds Toxiproxy from its Go module; needs Go 1.22+),\n"

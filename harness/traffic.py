@@ -141,6 +141,7 @@ class TrafficRun:
                 done += 1
         except BaseException as exc:  # a bug in the workload must not vanish in a thread
             self._errors.append(exc)
+            self._stop.set()  # and must not wait for the other clients' full duration
         finally:
             client.http.close()
 

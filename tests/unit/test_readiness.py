@@ -1,0 +1,124 @@
+"""harness.readiness.wait_ready with a fake target, clock, sleep and probe."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness._errors import RunError, ServiceNotReady
+from harness.lab import Readiness
+from harness.readiness import wait_ready
+
+
+class FakeTarget:
+    name = "payments"
+    host = "127.0.0.1"
+    port = 8123
+
+    def __init__(self, code=None, log="Traceback (most recent call last):\nKeyError: 'PORT'\n"):
+        self.code = code
+        self.log = log
+        self.tail_asked = None
+
+    def exit_code(self):
+        return self.code
+
+    def log_tail(self, lines=20):
+        self.tail_asked = lines
+        return self.log
+
+
+class FakeTime:
+    """A clock that only moves when the wait sleeps."""
+
+    def __init__(self):
+        self.now = 50.0
+        self.sleeps = []
+
+    def clock(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+class Probe:
+    """Ready from the `ready_on`-th attempt on (never when None)."""
+
+    def __init__(self, ready_on=None):
+        self.ready_on = ready_on
+        self.calls = 0
+
+    def __call__(self, target, readiness):
+        self.calls += 1
+        return self.ready_on is not None and self.calls >= self.ready_on
+
+
+@pytest.fixture
+def fake_time():
+    return FakeTime()
+
+
+def _wait(target, readiness, fake_time, probe):
+    return wait_ready(target, readiness, clock=fake_time.clock, sleep=fake_time.sleep, check=probe)
+
+
+def test_returns_at_once_when_ready(fake_time):
+    waited = _wait(FakeTarget(), Readiness(), fake_time, Probe(ready_on=1))
+    assert waited == 0.0
+    assert fake_time.sleeps == []
+
+
+def test_returns_the_seconds_waited_when_ready_later(fake_time):
+    probe = Probe(ready_on=4)
+    waited = _wait(FakeTarget(), Readiness(), fake_time, probe)
+
+    assert probe.calls == 4
+    assert fake_time.sleeps == [0.01, 0.02, 0.04]
+    assert waited == pytest.approx(0.07)
+
+
+def test_backs_off_up_to_a_tenth_of_a_second(fake_time):
+    _wait(FakeTarget(), Readiness(timeout=1.0), fake_time, Probe(ready_on=8))
+    assert fake_time.sleeps == pytest.approx([0.01, 0.02, 0.04, 0.08, 0.1, 0.1, 0.1])
+
+
+def test_timeout_raises_with_last_log_lines_and_a_hint(fake_time):
+    target = FakeTarget()
+
+    with pytest.raises(ServiceNotReady) as caught:
+        _wait(target, Readiness(kind="http", path="/health", timeout=2.0), fake_time, Probe())
+
+    text = str(caught.value)
+    assert isinstance(caught.value, RunError)
+    assert text.startswith("service 'payments' was not ready after 2 s (waiting on /health).")
+    assert (
+        "  Last log lines:\n    Traceback (most recent call last):\n    KeyError: 'PORT'\n" in text
+    )
+    assert "\n  Hint: " in text
+    assert target.tail_asked == 20
+    assert fake_time.now - 50.0 > 2.0  # it did wait the whole timeout
+    assert fake_time.now - 50.0 < 2.2  # and not much longer
+
+
+def test_timeout_on_a_port_names_the_port(fake_time):
+    with pytest.raises(ServiceNotReady, match=r"waiting on port 8123"):
+        _wait(FakeTarget(), Readiness(kind="port", path="", timeout=0.5), fake_time, Probe())
+
+
+def test_raises_at_once_when_the_target_exited(fake_time):
+    probe = Probe()
+
+    with pytest.raises(ServiceNotReady) as caught:
+        _wait(FakeTarget(code=1), Readiness(timeout=20.0), fake_time, probe)
+
+    assert "service 'payments' exited with code 1 before it was ready." in str(caught.value)
+    assert "KeyError: 'PORT'" in str(caught.value)
+    assert "Hint:" in str(caught.value)
+    assert probe.calls == 1
+    assert fake_time.sleeps == []
+
+
+def test_no_output_is_said_plainly(fake_time):
+    with pytest.raises(ServiceNotReady, match=r"Last log lines:\n    \(no output\)"):
+        _wait(FakeTarget(code=-9, log="  \n"), Readiness(), fake_time, Probe())

@@ -1,0 +1,181 @@
+"""harness.runs: the registry of runs and the reaper, in a private cache and temp folder.
+
+The process scan and the kill are replaced by fakes: a unit test must never signal a real
+process, and another run on this machine must never look like litter to it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from harness import runs
+
+
+def _dead_pid():
+    """A pid no process has right now."""
+    pid_max = int(Path("/proc/sys/kernel/pid_max").read_text())
+    for pid in range(pid_max - 1, 1, -1):
+        if not Path(f"/proc/{pid}").exists():
+            return pid
+    raise AssertionError("no free pid")
+
+
+@pytest.fixture
+def sandbox(monkeypatch, tmp_path):
+    cache, tmp = tmp_path / "cache", tmp_path / "tmp"
+    tmp.mkdir()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    monkeypatch.setenv("TMPDIR", str(tmp))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
+    registry = tmp / f"chaoslab-registry-{os.getuid()}"
+    box = SimpleNamespace(registry=registry, tmp=tmp, processes=[], killed=[])
+    monkeypatch.setattr(runs, "labelled_processes", lambda: iter(box.processes))
+    monkeypatch.setattr(runs, "kill_run_processes", box.killed.append)
+    monkeypatch.setattr(runs, "_reapers", [])
+    return box
+
+
+def _register(sandbox, run_id, owner_pid, owner_start):
+    sandbox.registry.mkdir(parents=True, exist_ok=True)
+    entry = sandbox.registry / f"{run_id}.json"
+    entry.write_text(json.dumps({"owner_pid": owner_pid, "owner_start": owner_start}))
+    folder = sandbox.tmp / f"chaoslab-run-{run_id}-x1y2"
+    (folder / "logs").mkdir(parents=True)
+    (folder / "logs" / "api.log").write_text("started\n")
+    return entry, folder
+
+
+def _register_live(sandbox, run_id):
+    me = os.getpid()
+    return _register(sandbox, run_id, me, runs.process_start_time(me))
+
+
+# -- process_start_time ------------------------------------------------------------------------
+def test_process_start_time_of_this_process_is_stable():
+    first = runs.process_start_time(os.getpid())
+    assert first is not None
+    assert first.isdigit()
+    assert runs.process_start_time(os.getpid()) == first
+
+
+def test_process_start_time_of_a_dead_pid_is_none():
+    assert runs.process_start_time(_dead_pid()) is None
+
+
+# -- reap_stale --------------------------------------------------------------------------------
+def test_reap_removes_the_entry_and_folder_of_a_run_whose_owner_died(sandbox):
+    entry, folder = _register(sandbox, "deadbeef", _dead_pid(), "12345")
+
+    reaped = runs.reap_stale()
+
+    assert reaped == {"deadbeef"}
+    assert not entry.exists()
+    assert not folder.exists()
+    assert sandbox.killed == ["deadbeef"]
+
+
+def test_reap_keeps_a_live_run(sandbox):
+    entry, folder = _register_live(sandbox, "a1b2c3d4")
+
+    reaped = runs.reap_stale()
+
+    assert reaped == set()
+    assert entry.exists()
+    assert (folder / "logs" / "api.log").exists()
+    assert sandbox.killed == []
+
+
+def test_reap_takes_a_recycled_pid_for_a_dead_owner(sandbox):
+    entry, folder = _register(sandbox, "0ld0ld00", os.getpid(), "1")  # same pid, other process
+
+    assert runs.reap_stale() == {"0ld0ld00"}
+    assert not entry.exists()
+    assert not folder.exists()
+
+
+def test_reap_treats_an_unreadable_entry_as_dead(sandbox):
+    entry, folder = _register(sandbox, "c0ffee00", 1, "1")
+    entry.write_text("{not json")
+
+    assert runs.reap_stale() == {"c0ffee00"}
+    assert not entry.exists()
+    assert not folder.exists()
+
+
+def test_reap_removes_run_folders_no_live_run_owns_and_nothing_else(sandbox):
+    _, live_folder = _register_live(sandbox, "11111111")
+    orphan = sandbox.tmp / "chaoslab-run-22222222-abcd"
+    orphan.mkdir()
+    unrelated = sandbox.tmp / "pytest-of-someone"
+    unrelated.mkdir()
+
+    runs.reap_stale()
+
+    assert live_folder.exists()
+    assert not orphan.exists()
+    assert unrelated.exists()
+
+
+def test_reap_kills_labelled_processes_of_runs_that_are_not_live(sandbox):
+    _register_live(sandbox, "11111111")
+    sandbox.processes = [(4001, "11111111"), (4002, "99999999")]
+
+    reaped = runs.reap_stale()
+
+    assert reaped == {"99999999"}
+    assert sandbox.killed == ["99999999"]
+
+
+def test_reap_calls_registered_reapers_with_the_live_runs(sandbox, monkeypatch):
+    _register_live(sandbox, "11111111")
+    seen = []
+    runs.register_reaper(seen.append)
+    runs.register_reaper(seen.append)  # registering twice calls it once
+
+    runs.reap_stale()
+
+    assert seen == [{"11111111"}]
+
+
+def test_reap_removes_an_entry_without_a_start_time_whose_owner_died(sandbox):
+    entry, _ = _register(sandbox, "deadbeef", _dead_pid(), None)
+
+    assert runs.reap_stale() == {"deadbeef"}
+    assert not entry.exists()
+
+
+# -- Run ---------------------------------------------------------------------------------------
+def test_run_registers_itself_and_makes_its_folder_then_closes_clean(sandbox):
+    run = runs.Run.create()
+
+    entry = sandbox.registry / f"{run.id}.json"
+    assert json.loads(entry.read_text()) == {
+        "owner_pid": os.getpid(),
+        "owner_start": runs.process_start_time(os.getpid()),
+    }
+    assert run.dir.parent == sandbox.tmp
+    assert run.dir.name.startswith(f"chaoslab-run-{run.id}-")
+    assert runs.reap_stale() == set()  # its own owner is alive
+    assert run.dir.is_dir()
+
+    run.close()
+    run.close()  # twice is fine
+
+    assert not entry.exists()
+    assert not run.dir.exists()
+
+
+def test_run_create_reaps_the_leftovers_of_a_dead_run(sandbox):
+    entry, folder = _register(sandbox, "deadbeef", _dead_pid(), "12345")
+
+    run = runs.Run.create()
+
+    assert not entry.exists()
+    assert not folder.exists()
+    run.close()
