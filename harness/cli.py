@@ -24,7 +24,7 @@ import pytest
 
 from harness._errors import ChaoslabError
 from harness.backends import BACKENDS
-from harness.environment import logs_dir
+from harness.environment import LabEnvironment, logs_dir
 from harness.lab import Lab, catalogue, find_lab
 from harness.report import CheckOutcome, Verdict, render
 from harness.tools import (
@@ -215,6 +215,76 @@ def _cmd_logs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _up_file() -> Path:
+    return cache_root() / "up.json"
+
+
+def _cmd_up(args: argparse.Namespace) -> int:
+    lab = find_lab(args.lab)
+    if _up_file().exists():
+        owner = json.loads(_up_file().read_text()).get("pid")
+        if isinstance(owner, int) and _alive(owner):
+            print(f"A lab is already up (pid {owner}); run 'chaoslab down' first.", file=sys.stderr)
+            return 2
+    env = LabEnvironment(
+        lab, solution=args.solution, seed=args.seed or 0, backend_name=args.backend
+    )
+    with env:
+        print(
+            f"'{lab.slug}' is up on the {args.backend} backend "
+            f"(started in {env.timings.total:.1f} s)."
+        )
+        print(f"  toxiproxy API  {env.toxiproxy.base_url}")
+        for name in lab.services:
+            print(f"  service        {name:14} {env.direct_url(name)}")
+        for link in lab.links:
+            print(f"  proxy          {link!s:30} {env.proxy_url(link)}")
+        print(f"  logs           {env.run.dir / 'logs' if env.run else '-'}")
+        print("Ctrl-C here, or 'chaoslab down' from another terminal, stops it.", flush=True)
+        _up_file().parent.mkdir(parents=True, exist_ok=True)
+        _up_file().write_text(json.dumps({"pid": os.getpid(), "lab": lab.slug}))
+        try:
+            signal.pause()
+        except KeyboardInterrupt:
+            print(f"Stopping '{lab.slug}'...", flush=True)
+        finally:
+            _up_file().unlink(missing_ok=True)
+    print(f"'{lab.slug}' stopped; nothing it started is left running.")
+    return 0
+
+
+def _cmd_down(args: argparse.Namespace) -> int:
+    try:
+        owner = json.loads(_up_file().read_text())
+    except (OSError, ValueError):
+        print("No lab is up.")
+        return 0
+    pid = owner.get("pid")
+    if not isinstance(pid, int) or not _alive(pid):
+        _up_file().unlink(missing_ok=True)
+        print("No lab is up (a stale record was removed).")
+        return 0
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 30
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    print(f"'{owner.get('lab')}' is down.")
+    return 0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie has finished; only its parent has not looked yet
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
 def _cmd_doctor(args: argparse.Namespace) -> int:
     problems = 0
     print(f"python      {sys.version.split()[0]} ({sys.executable})")
@@ -271,6 +341,14 @@ def _parser() -> argparse.ArgumentParser:
     logs.add_argument("lab")
     logs.add_argument("-n", "--lines", type=int, default=40)
     logs.set_defaults(func=_cmd_logs)
+
+    up = sub.add_parser("up", help="start a lab and keep it running, to explore it by hand")
+    up.add_argument("lab")
+    up.add_argument("--solution", action="store_true", help="run the reference solution")
+    up.add_argument("--seed", type=int, default=None)
+    up.add_argument("--backend", choices=list(BACKENDS), default="process")
+    up.set_defaults(func=_cmd_up)
+    sub.add_parser("down", help="stop the lab started by 'up'").set_defaults(func=_cmd_down)
 
     sub.add_parser("doctor", help="check the installation").set_defaults(func=_cmd_doctor)
     sub.add_parser("setup", help="build or find toxiproxy-server").set_defaults(func=_cmd_setup)

@@ -134,6 +134,10 @@ class LabEnvironment:
         address = self.backend.proxy_address(self._proxy_ports[link], from_checks=True)
         return f"http://{address}"
 
+    def proxy_url(self, link: Link) -> str:
+        """Where the checks (or a person at a terminal) reach `link`'s proxy."""
+        return f"http://{self.backend.proxy_address(self._proxy_ports[link], from_checks=True)}"
+
     def direct_url(self, service: str) -> str:
         """The service without any proxy: for reading what it recorded, never for traffic."""
         return f"http://{self.backend.direct_address(service, self._service_ports[service])}"
