@@ -77,8 +77,14 @@ def wait_ready(
 def _explain(target: ReadinessTarget, problem: str) -> str:
     tail = target.log_tail(20).rstrip() or "(no output)"
     indented = "\n".join(f"    {line}" for line in tail.splitlines())
-    return (
-        f"service '{target.name}' {problem}.\n  Last log lines:\n{indented}\n"
-        f"  Hint: run the service by hand to see the error, or look for an exception above; "
-        f"it must listen on the port in $PORT."
-    )
+    if "address already in use" in tail.lower():
+        hint = (
+            f"port {target.port} is busy: another program took it. Stop it (see "
+            f"'ss -ltnp sport = :{target.port}') or run the check again to get other ports."
+        )
+    else:
+        hint = (
+            "look for an exception above, or run 'chaoslab logs' for the whole log; the "
+            "service must listen on $HOST:$PORT."
+        )
+    return f"service '{target.name}' {problem}.\n  Last log lines:\n{indented}\n  Hint: {hint}"

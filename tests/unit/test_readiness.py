@@ -122,3 +122,22 @@ def test_raises_at_once_when_the_target_exited(fake_time):
 def test_no_output_is_said_plainly(fake_time):
     with pytest.raises(ServiceNotReady, match=r"Last log lines:\n    \(no output\)"):
         _wait(FakeTarget(code=-9, log="  \n"), Readiness(), fake_time, Probe())
+
+
+def test_a_busy_port_gets_its_own_hint():
+    from harness.readiness import _explain
+
+    class Busy:
+        name = "api"
+        host = "127.0.0.1"
+        port = 4242
+
+        def exit_code(self):
+            return 1
+
+        def log_tail(self, lines=20):
+            return "ERROR: [Errno 98] error while attempting to bind: address already in use"
+
+    text = _explain(Busy(), "exited with code 1 before it was ready")
+    assert "port 4242 is busy" in text
+    assert "Hint:" in text
