@@ -248,8 +248,12 @@ class Faults:
     def restart(self, service: str) -> float:
         """Start `service` again (same port, same state folder); returns seconds to ready."""
         self._service(service)
-        self.env.backend.restart(service)
-        return self.env.wait_ready(service)
+        event = self.timeline.open(f"restart {service}", self.clock)
+        try:
+            self.env.backend.restart(service)
+            return self.env.wait_ready(service)
+        finally:
+            event.end = self.clock()
 
     def pause(self, service: str) -> _Heal:
         """SIGSTOP (or docker pause) the service; SIGCONT on exit."""

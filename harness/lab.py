@@ -162,9 +162,9 @@ def find_lab(name: str, root: Path | None = None) -> Lab:
     )
 
 
-def load_lab(root: Path) -> Lab:
+def load_lab(root: Path | str) -> Lab:
     """Load and validate `root/lab.toml`."""
-    root = root.resolve()
+    root = Path(root).resolve()
     path = root / MANIFEST
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
