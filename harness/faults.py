@@ -182,12 +182,14 @@ class Faults:
         share: float = 1.0,
         first: int | None = None,
         delay_ms: int = 0,
+        response_delay_ms: int = 0,
         duplicate: bool = False,
         path: str = "/",
         method: str | None = None,
     ) -> _Heal:
         """An HTTP fault in a harness-owned service: answer `status` (429 with `retry_after`),
-        add `delay_ms`, or deliver a response twice (`duplicate`), for a `share` of the matching
+        add `delay_ms` before the service sees the request or `response_delay_ms` after it
+        handled it, or deliver a response twice (`duplicate`), for a `share` of the matching
         requests or for the `first` N of them."""
         self._service(service)
         if self.env.lab.learner_owns(service):
@@ -195,8 +197,10 @@ class Faults:
                 f"'{service}' is the learner's service; HTTP faults go only in "
                 "services the harness owns (use a network fault instead)"
             )
-        if status is None and not delay_ms and not duplicate:
-            raise ValueError("an HTTP fault needs a status, a delay_ms or duplicate=True")
+        if status is None and not delay_ms and not response_delay_ms and not duplicate:
+            raise ValueError(
+                "an HTTP fault needs a status, a delay_ms, a response_delay_ms or duplicate=True"
+            )
         rule_id = f"http{next(self._ids)}"
         rule: dict[str, object] = {
             "id": rule_id,
@@ -207,11 +211,14 @@ class Faults:
             "status": status,
             "retry_after": retry_after,
             "delay_ms": delay_ms,
+            "response_delay_ms": response_delay_ms,
             "duplicate": duplicate,
         }
         parts = []
         if delay_ms:
             parts.append(f"+{delay_ms} ms")
+        if response_delay_ms:
+            parts.append(f"answer held {response_delay_ms} ms")
         if status is not None:
             parts.append(
                 f"answer {status}" + (f" Retry-After {retry_after:g}" if retry_after else "")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from harness._errors import ChaoslabError
+from harness._errors import ChaoslabError, RunError
 from harness.backends import BACKENDS
 from harness.checkers import CheckFailed
 from harness.environment import LabEnvironment
@@ -86,7 +86,12 @@ class LabFactory:
                 lab, solution=self.solution, seed=self.seed, backend_name=self.backend
             )
             self._running[lab.root] = env
-            env.start()
+            try:
+                env.start()
+            except ChaoslabError:
+                raise
+            except Exception as exc:  # the lab did not start: a setup error, not a check's
+                raise RunError(f"lab '{lab.slug}' could not start: {exc!r}") from exc
         return env
 
     def close(self) -> None:

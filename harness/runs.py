@@ -16,7 +16,7 @@ import secrets
 import shutil
 import signal
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,10 +24,11 @@ RUN_ENV = "CHAOSLAB_RUN"
 _DIR_PREFIX = "chaoslab-run-"
 
 # Extra reapers (the docker backend registers one) called with the ids of dead runs.
-_reapers: list[Callable[[set[str]], None]] = []
+_reapers: list[Callable[[Container[str]], None]] = []
 
 
-def register_reaper(reaper: Callable[[set[str]], None]) -> None:
+def register_reaper(reaper: Callable[[Container[str]], None]) -> None:
+    """Add a reaper (the docker backend's); it is called with the live runs (`id in live`)."""
     if reaper not in _reapers:
         _reapers.append(reaper)
 
@@ -64,7 +65,10 @@ class Run:
         me = os.getpid()
         # Registered before the folder exists, so a concurrent reaper never takes it for litter.
         entry = {"owner_pid": me, "owner_start": process_start_time(me)}
-        (registry() / f"{run_id}.json").write_text(json.dumps(entry))
+        path = registry() / f"{run_id}.json"
+        partial = path.with_suffix(".tmp")
+        partial.write_text(json.dumps(entry))
+        partial.replace(path)  # atomic: a reader never sees half an entry
         directory = Path(tempfile.mkdtemp(prefix=f"{_DIR_PREFIX}{run_id}-"))
         return cls(run_id, directory)
 
@@ -122,23 +126,36 @@ def kill_run_processes(run_id: str) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
+class LiveRuns:
+    """`run_id in live` asks the registry at that moment, not from a snapshot: a run that
+    registers while the reaper works is never taken for litter."""
+
+    def __contains__(self, run_id: object) -> bool:
+        return isinstance(run_id, str) and is_live(run_id)
+
+
+def is_live(run_id: str) -> bool:
+    """True while the run's registry entry exists and its owner process is alive."""
+    try:
+        entry = json.loads((registry() / f"{run_id}.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(entry, dict) and _owner_alive(entry)
+
+
 def reap_stale() -> set[str]:
-    """Reap the leftovers of runs whose owner died; returns their ids."""
-    live: set[str] = set()
-    dead: set[str] = set()
-    for path in registry().glob("*.json"):
-        try:
-            entry = json.loads(path.read_text())
-        except (OSError, ValueError):
-            entry = {}
-        if _owner_alive(entry):
-            live.add(path.stem)
-            continue
-        dead.add(path.stem)
-    # Processes whose run is not live: dead owner, or no registry entry at all.
+    """Reap the leftovers of runs whose owner died; returns their ids.
+
+    Each decision is made just before its action, against the registry as it is then; a run
+    registers before it makes anything and unregisters after it removed everything, so a live
+    run's folder, processes or containers are never reaped.
+    """
+    live = LiveRuns()
+    dead = {path.stem for path in registry().glob("*.json") if path.stem not in live}
     orphans = {run for _, run in labelled_processes() if run not in live}
     for run_id in dead | orphans:
-        kill_run_processes(run_id)
+        if run_id not in live:
+            kill_run_processes(run_id)
     for reaper in _reapers:
         reaper(live)
     tmp = Path(tempfile.gettempdir())
@@ -147,6 +164,7 @@ def reap_stale() -> set[str]:
         if run_id not in live:
             shutil.rmtree(folder, ignore_errors=True)
     for run_id in dead:
-        with contextlib.suppress(FileNotFoundError):
-            (registry() / f"{run_id}.json").unlink()
+        if run_id not in live:
+            with contextlib.suppress(FileNotFoundError):
+                (registry() / f"{run_id}.json").unlink()
     return dead | orphans

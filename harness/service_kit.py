@@ -34,7 +34,8 @@ class HttpFaultRule:
     the first `first` of them, or else each with probability `share`. A hit request waits
     `delay_ms`, then is answered `status` (with `Retry-After: retry_after` if set) without
     reaching the service; or, with `duplicate`, is served and its response is delivered again
-    to the next matching request.
+    to the next matching request. `response_delay_ms` holds the answer back after the service
+    handled the request: the effect has happened, the caller does not know yet.
     """
 
     id: str
@@ -45,6 +46,7 @@ class HttpFaultRule:
     status: int | None = None
     retry_after: float | None = None
     delay_ms: int = 0
+    response_delay_ms: int = 0
     duplicate: bool = False
     matched: int = 0
     hits: int = 0
@@ -106,6 +108,17 @@ class ChaosMiddleware:
 
             await self.app(scope, replay_receive, capture)
             rule._replay = captured
+            return
+        if rule.response_delay_ms:
+            held: list[Message] = []
+
+            async def hold(message: Message) -> None:
+                held.append(message)
+
+            await self.app(scope, replay_receive, hold)
+            await asyncio.sleep(rule.response_delay_ms / 1000)
+            for message in held:
+                await send(message)
             return
         await self.app(scope, replay_receive, send)
 

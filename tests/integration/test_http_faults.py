@@ -75,3 +75,15 @@ def test_reset_clears_rules_left_behind(env: LabEnvironment) -> None:
 def test_learner_services_get_no_http_faults(env: LabEnvironment) -> None:
     with pytest.raises(ValueError, match="learner's service"):
         Faults(env).http("front", status=503)
+
+
+def test_response_delay_holds_the_answer_after_the_effect(env: LabEnvironment) -> None:
+    before = back(env).json()["count"]
+    with Faults(env).http("back", response_delay_ms=1500, path="/ping"):
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.get(f"{env.url('back')}/ping", timeout=0.5)
+        time.sleep(0.2)
+        # The request was handled at once: the effect is there while the answer is held.
+        received = HttpControl(env, "back").received()
+        assert received[-1]["path"] == "/ping"
+    assert back(env).json()["count"] == before + 2

@@ -140,7 +140,24 @@ def test_reap_calls_registered_reapers_with_the_live_runs(sandbox, monkeypatch):
 
     runs.reap_stale()
 
-    assert seen == [{"11111111"}]
+    assert len(seen) == 1
+    live = seen[0]
+    assert "11111111" in live
+    assert "22222222" not in live
+    _register_live(sandbox, "22222222")  # a run that registers while the reaper works...
+    assert "22222222" in live  # ...is live to it: decisions read the registry when made
+
+
+def test_a_run_registering_mid_reap_keeps_its_folder(sandbox, monkeypatch):
+    # The process scan is where the reaper spends its time; a run registers meanwhile.
+    def scan_while_a_run_registers():
+        _register_live(sandbox, "33333333")
+        return iter(())
+
+    monkeypatch.setattr(runs, "labelled_processes", scan_while_a_run_registers)
+    runs.reap_stale()
+    assert list(sandbox.tmp.glob("chaoslab-run-33333333-*"))
+    assert "33333333" not in sandbox.killed
 
 
 def test_reap_removes_an_entry_without_a_start_time_whose_owner_died(sandbox):
