@@ -110,7 +110,7 @@ class TrafficRun:
         self._threads = [
             threading.Thread(
                 target=self._loop,
-                args=(workload, self._client(i, seed, timeout), duration, iterations),
+                args=(workload, i, seed, timeout, duration, iterations),
                 name=f"chaoslab-client-{i}",
                 daemon=True,
             )
@@ -127,8 +127,17 @@ class TrafficRun:
         )
 
     def _loop(
-        self, workload: Workload, client: Client, duration: float | None, iterations: int | None
+        self,
+        workload: Workload,
+        number: int,
+        seed: int,
+        timeout: float,
+        duration: float | None,
+        iterations: int | None,
     ) -> None:
+        # Each thread builds its own HTTP client: built up front, one after the other, they
+        # delayed the first requests by up to half a second on a loaded machine.
+        client = self._client(number, seed, timeout)
         deadline = None if duration is None else time.monotonic() + duration
         done = 0
         try:

@@ -4,7 +4,9 @@ judged against what the consumer wrote down.
 One scenario runs once for the module. Two publishers put top-up messages on the broker, about
 ten a second, while a seeded fault schedule runs: three times the broker's acks are slowed past
 the lease and the consumer is killed (SIGKILL) while an ack is in flight, then restarted; once
-the acks are slowed for a while without a crash; once every delivery reaches the consumer twice.
+the broker takes an ack but holds its answer back and the consumer is killed while it waits;
+once the acks are slowed for a while without a crash; once every delivery reaches the consumer
+twice.
 Then the faults heal, the publishers stop, and the checks wait until the broker holds no
 unacknowledged message. The four checks judge the broker's record and the consumer's accounts.
 """
@@ -62,6 +64,20 @@ def crash_while_an_ack_is_in_flight(faults: Faults) -> Iterator[None]:
         faults.restart("consumer")
 
 
+@contextmanager
+def crash_while_an_ack_answer_is_held(faults: Faults) -> Iterator[None]:
+    """The broker takes an ack at once but holds its answer back; kill the consumer while it
+    waits for that answer. A consumer that applies before it acks loses nothing here; one
+    that acks first loses the message it had not applied yet."""
+    try:
+        with faults.http("broker", response_delay_ms=ACK_DELAY_MS, path="/ack"):
+            time.sleep(IN_FLIGHT)
+            faults.kill("consumer")
+            yield
+    finally:
+        faults.restart("consumer")
+
+
 def slow_acks(faults: Faults) -> AbstractContextManager[object]:
     return faults.http("broker", delay_ms=ACK_DELAY_MS, path="/ack")
 
@@ -77,16 +93,22 @@ MENU: dict[str, tuple[FaultMaker, tuple[float, float], float]] = {
         (0.2, 0.4),
         IN_FLIGHT + 1.0,  # + the restart
     ),
+    "crash the consumer while the answer to its ack is held back": (
+        crash_while_an_ack_answer_is_held,
+        (0.2, 0.4),
+        IN_FLIGHT + 1.0,
+    ),
     f"acks delayed {ACK_DELAY_MS} ms (the lease is {LEASE:g} s)": (slow_acks, (1.6, 2.2), 0.0),
     "every delivery sent twice": (deliver_twice, (0.8, 1.2), 0.0),
 }
 
 
 def fault_schedule(seed: int) -> Schedule:
-    """Three crashes, one stretch of slow acks, one of double deliveries: in a seeded order."""
+    """Four crashes (one while an ack's answer is held back), one stretch of slow acks, one of
+    double deliveries: in a seeded order."""
     rng = random.Random(f"at-least-once:{seed}")
-    crash, slow, twice = MENU
-    plan = [crash, crash, crash, slow, twice]
+    crash, held, slow, twice = MENU
+    plan = [crash, crash, crash, held, slow, twice]
     rng.shuffle(plan)
     steps = []
     at = rng.uniform(0.3, 0.6)
