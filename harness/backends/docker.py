@@ -1,16 +1,523 @@
-"""The Docker backend (placeholder until it lands): the same labs as containers."""
+"""The same labs as containers: one private network per run, Toxiproxy as a container, and every
+service a container that reaches its peers by name through Toxiproxy.
+
+Crash is `docker kill` (SIGKILL), pause is `docker pause` (the cgroup freezer), restart starts the
+same container again (same port, environment and mounts). The lab's code and the run's folder are
+bind-mounted at the same absolute paths, so `$STATE_DIR` means the same thing on both backends.
+
+How the host reaches the containers: on a Linux host with a rootful engine the host routes to the
+run network, so readiness probes, the Toxiproxy API and the checks' proxies use container
+addresses directly. That keeps TCP exactly as on the process backend: Docker's userland proxy,
+which serves ports published on 127.0.0.1, accepts every connection before it knows whether the
+container listens, so through it a refused connection looks like a closed one and a port probe
+says "ready" too early. Where the host cannot route to containers (Docker Desktop, rootless, or
+`CHAOSLAB_DOCKER_PUBLISHED=1`) every address is a port published on 127.0.0.1.
+
+Nothing outlives a run: everything carries the label `chaoslab.run=<run id>`; `close()` removes
+all of it; a watchdog process removes it if the harness is killed (it notices its pipe close);
+and the reaper registered with `harness.runs` removes whatever belongs to no live run.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
-from harness._errors import SetupError
-from harness.runs import Run
+from harness._errors import RunError, SetupError, ToxiproxyError
+from harness.images import Images, ensure_images
+from harness.lab import ServiceSpec
+from harness.ports import HOST, is_open
+from harness.runs import RUN_ENV, Run, reap_stale, register_reaper
+from harness.toxiproxy import ToxiproxyClient
+
+RUN_LABEL = "chaoslab.run"
+SERVICE_LABEL = "chaoslab.service"
+TOXIPROXY = "toxiproxy"  # the Toxiproxy container's name on the run network
+TOXIPROXY_API_PORT = 8474
+PUBLISHED_ENV = "CHAOSLAB_DOCKER_PUBLISHED"
+CONTAINER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+NOT_RUNNING = (
+    "Docker is not running: start it (or run scripts/docker-engine.sh as root), "
+    "or use --backend process"
+)
+STOP_TIMEOUT = 1  # seconds between SIGTERM and SIGKILL when a run stops
+
+
+def connect(timeout: float = 60) -> Any:
+    """A client of the local engine (`DOCKER_HOST` or the default socket), or a SetupError."""
+    # Only the docker backend needs the SDK. `docker.client`, not `docker`: for mypy the
+    # project's docker/ folder (Dockerfiles) would shadow the package's top level.
+    from docker.client import from_env  # noqa: PLC0415
+
+    try:
+        client = from_env(timeout=timeout)
+        client.ping()
+    except Exception as exc:  # DockerException, or requests' errors that the SDK lets through
+        raise SetupError(f"{NOT_RUNNING}.\n  ({exc})") from exc
+    return client
+
+
+class ContainerService:
+    """A lab service as a container; what readiness waits and error messages see.
+
+    The container is created at once and started in the background (`started`), so that the
+    services of a lab start side by side; whatever needs it running waits for that first.
+    """
+
+    def __init__(
+        self,
+        backend: DockerBackend,
+        spec: ServiceSpec,
+        port: int,
+        container: Any,
+        started: Future[None] | None = None,
+    ) -> None:
+        self.name = spec.name
+        self.spec = spec
+        self.container = container
+        self.paused = False
+        self._backend = backend
+        self._port = port
+        self._address = ""
+        self._started = started
+        self._lock = threading.Lock()
+
+    @property
+    def host(self) -> str:
+        if not self._backend.direct:
+            return HOST
+        self.wait_started()
+        return self._address
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    def wait_started(self) -> None:
+        """Block until the background start is done; raises its error (a RunError)."""
+        with self._lock:  # readiness threads and the checks may ask at the same time
+            if self._started is not None:
+                started, self._started = self._started, None
+                started.result()
+                self.refresh()
+
+    def refresh(self) -> None:
+        """Read the container's state again: its address changes when it restarts."""
+        self.container.reload()
+        self._address = _address_on(self.container, self._backend.network_name)
+
+    def exit_code(self) -> int | None:
+        """None while the container runs (or is paused), else its exit code (137 after kill)."""
+        from docker.errors import NotFound  # noqa: PLC0415
+
+        self.wait_started()
+        try:
+            self.container.reload()
+        except NotFound:
+            return -1
+        state = self.container.attrs["State"]
+        if state.get("Status") in ("created", "running", "paused", "restarting"):
+            return None
+        return int(state.get("ExitCode", -1))
+
+    def log_tail(self, lines: int = 20) -> str:
+        return _logs(self.container, tail=lines)
 
 
 class DockerBackend:
+    """Runs a lab's services as containers on a network of their own, Toxiproxy included."""
+
     name = "docker"
     listen_host = "0.0.0.0"
 
     def __init__(self, run: Run, workdir: Path) -> None:
-        raise SetupError("the docker backend is not available yet; use --backend process")
+        self.run = run
+        self.workdir = workdir
+        self.network_name = f"chaoslab-{run.id}"
+        self.direct = False  # the host routes to container addresses (see the module docstring)
+        self.images: Images | None = None
+        self._services: dict[str, ContainerService] = {}
+        self._toxiproxy: Any = None
+        self._toxiproxy_address = ""
+        self._published: set[int] = set()
+        self._network: Any = None
+        self._watchdog: subprocess.Popen[bytes] | None = None
+        self._starter = ThreadPoolExecutor(max_workers=4, thread_name_prefix="chaoslab-start")
+        self._closed = False
+        self._client = connect()
+        _reap_once()
+        try:
+            self.images = ensure_images(self._client)
+            self._watchdog = _start_watchdog(run.id)
+            self._network = self._client.networks.create(
+                self.network_name, driver="bridge", labels=self._labels(), check_duplicate=True
+            )
+        except BaseException:
+            self.close()
+            raise
+
+    # -- Toxiproxy -----------------------------------------------------------------------------
+    def start_toxiproxy(self, seed: int, published: Sequence[int] = ()) -> ToxiproxyClient:
+        """Toxiproxy as a container named `toxiproxy` on the run network. `published`: the proxy
+        ports the checks use, published on 127.0.0.1 at the same numbers."""
+        assert self.images is not None
+        ports: dict[str, Any] = {f"{TOXIPROXY_API_PORT}/tcp": (HOST, None)}
+        ports.update({f"{port}/tcp": (HOST, port) for port in published})
+        self._published = set(published)
+        self._toxiproxy = self._create_container(
+            TOXIPROXY,
+            self.images.toxiproxy,
+            ["-host=0.0.0.0", f"-port={TOXIPROXY_API_PORT}", f"-seed={seed}"],
+            ports=ports,
+        )
+        _start(self._toxiproxy, TOXIPROXY)
+        self._toxiproxy.reload()
+        self._toxiproxy_address = _address_on(self._toxiproxy, self.network_name)
+        self.direct = os.environ.get(PUBLISHED_ENV) != "1" and _wait_open(
+            self._toxiproxy_address, TOXIPROXY_API_PORT, timeout=2.0
+        )
+        if self.direct:
+            base = f"http://{self._toxiproxy_address}:{TOXIPROXY_API_PORT}"
+        else:
+            base = f"http://{HOST}:{_published_port(self._toxiproxy, TOXIPROXY_API_PORT)}"
+        client = ToxiproxyClient(base)
+        deadline = time.monotonic() + 10.0
+        while True:
+            try:
+                client.version()
+                return client
+            except ToxiproxyError:
+                self._toxiproxy.reload()
+                status = self._toxiproxy.status
+                if status not in ("created", "running") or time.monotonic() > deadline:
+                    client.close()
+                    raise ToxiproxyError(
+                        f"the Toxiproxy container ({self.images.toxiproxy}) did not answer at "
+                        f"{base} (status {status}).\n  Last log lines:\n"
+                        f"{_logs(self._toxiproxy, tail=10)}\n"
+                        f"  Hint: check the image, or set CHAOSLAB_TOXIPROXY_IMAGE."
+                    ) from None
+                time.sleep(0.05)
+
+    def proxy_listen(self, port: int) -> str:
+        return f"0.0.0.0:{port}"
+
+    def proxy_address(self, port: int, *, from_checks: bool) -> str:
+        if not from_checks:
+            return f"{TOXIPROXY}:{port}"
+        if self.direct:
+            return f"{self._toxiproxy_address}:{port}"
+        if port in self._published:
+            return f"{HOST}:{port}"
+        raise RunError(
+            f"proxy port {port} is not published on {HOST} and this host cannot reach "
+            "containers directly.\n  Hint: the environment must pass the checks' proxy ports "
+            "to start_toxiproxy(seed, published=...)."
+        )
+
+    def upstream(self, service: str, port: int) -> str:
+        return f"{service}:{port}"
+
+    def direct_address(self, service: str, port: int) -> str:
+        return f"{HOST}:{port}"  # published at the same number by start_service
+
+    # -- services ------------------------------------------------------------------------------
+    def start_service(
+        self, spec: ServiceSpec, env: Mapping[str, str], port: int
+    ) -> ContainerService:
+        assert self.images is not None
+        command = ["python3" if arg in ("python", "python3") else arg for arg in spec.command]
+        environment = {
+            **env,
+            "PATH": CONTAINER_PATH,  # the host's PATH (a venv) means nothing in the image
+            "HOME": "/tmp",  # the host's HOME is not mounted; the user may have no passwd entry
+            RUN_ENV: self.run.id,
+        }
+        mounts = {str(self.run.dir): {"bind": str(self.run.dir), "mode": "rw"}}
+        if not self.workdir.is_relative_to(self.run.dir):
+            mounts[str(self.workdir)] = {"bind": str(self.workdir), "mode": "rw"}
+        container = self._create_container(
+            spec.name,
+            self.images.base,
+            command,
+            ports={f"{port}/tcp": (HOST, port)},
+            environment=environment,
+            volumes=mounts,
+            working_dir=str(self.workdir),
+            # The host's user, so what the service writes under the run's folder is ours to delete.
+            user=f"{os.getuid()}:{os.getgid()}",
+            init=True,  # a real PID 1 that forwards signals and reaps zombies
+        )
+        started = self._starter.submit(_start, container, spec.name)
+        service = ContainerService(self, spec, port, container, started)
+        self._services[spec.name] = service
+        return service
+
+    def handle(self, service: str) -> ContainerService:
+        return self._services[service]
+
+    def crash(self, service: str) -> None:
+        handle = self._started(service)
+        _kill(handle.container)
+        handle.paused = False
+
+    def pause(self, service: str) -> None:
+        handle = self._started(service)
+        handle.container.pause()
+        handle.paused = True
+
+    def resume(self, service: str) -> None:
+        handle = self._started(service)
+        if handle.paused:
+            handle.container.unpause()
+        handle.paused = False
+
+    def is_paused(self, service: str) -> bool:
+        return self._services[service].paused
+
+    def restart(self, service: str) -> ContainerService:
+        handle = self._services[service]
+        with contextlib.suppress(RunError):  # a failed first start: start it again below
+            handle.wait_started()
+        _kill(handle.container)
+        handle.paused = False
+        _start(handle.container, service)
+        handle.refresh()
+        return handle
+
+    # -- cleanup -------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Keep the logs, then remove every container and the network of the run. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._starter.shutdown(wait=True, cancel_futures=True)
+            self._save_logs()
+            remove_run(self._client, self.run.id)
+        finally:
+            self._services.clear()
+            self._toxiproxy = None
+            if self._watchdog is not None:
+                self._watchdog.kill()  # its work is done; closing its pipe would wake it
+                self._watchdog.wait()
+                self._watchdog = None
+            self._client.close()
+
+    # -- internals -----------------------------------------------------------------------------
+    def _labels(self, service: str | None = None) -> dict[str, str]:
+        labels = {RUN_LABEL: self.run.id}
+        if service is not None:
+            labels[SERVICE_LABEL] = service
+        return labels
+
+    def _started(self, service: str) -> ContainerService:
+        handle = self._services[service]
+        handle.wait_started()
+        return handle
+
+    def _create_container(self, name: str, image: str, command: list[str], **options: Any) -> Any:
+        """Create (not start) a container on the run network, reachable there as `name`."""
+        from docker.errors import APIError  # noqa: PLC0415
+
+        endpoint = self._client.api.create_endpoint_config(aliases=[name])
+        try:
+            return self._client.containers.create(
+                image,
+                command,
+                name=f"chaoslab-{self.run.id}-{name}",
+                hostname=name,
+                labels=self._labels(name),
+                network=self.network_name,
+                networking_config={self.network_name: endpoint},
+                stop_signal="SIGTERM",
+                **options,
+            )
+        except APIError as exc:
+            raise RunError(
+                f"cannot create the container of '{name}' ({image} {' '.join(command)}): "
+                f"{exc.explanation or exc}.\n  Hint: is an old run still around? 'docker ps -a "
+                f"--filter label={RUN_LABEL}' lists every chaoslab container."
+            ) from exc
+
+    def _save_logs(self) -> None:
+        """Each container's output into the run's logs folder, where the environment keeps it."""
+        logs = self.run.dir / "logs"
+        if not self.run.dir.is_dir():
+            return
+        logs.mkdir(exist_ok=True)
+        named = [(name, h.container) for name, h in self._services.items()]
+        if self._toxiproxy is not None:
+            named.append((TOXIPROXY, self._toxiproxy))
+        for name, container in named:
+            with contextlib.suppress(Exception):  # a container already gone has no logs to keep
+                (logs / f"{name}.log").write_text(_logs(container))
+
+
+# -- helpers -------------------------------------------------------------------------------------
+def _address_on(container: Any, network: str) -> str:
+    networks = container.attrs.get("NetworkSettings", {}).get("Networks") or {}
+    return str((networks.get(network) or {}).get("IPAddress") or "")
+
+
+def _published_port(container: Any, port: int) -> int:
+    bindings = container.attrs["NetworkSettings"]["Ports"].get(f"{port}/tcp") or []
+    for binding in bindings:
+        if binding.get("HostIp") in (HOST, "0.0.0.0", ""):
+            return int(binding["HostPort"])
+    raise RunError(f"port {port} of {container.name} is not published")
+
+
+def _wait_open(host: str, port: int, timeout: float) -> bool:
+    if not host:
+        return False
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if is_open(port, host, timeout=0.2):
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def _start(container: Any, name: str) -> None:
+    from docker.errors import APIError  # noqa: PLC0415
+
+    try:
+        container.start()
+    except APIError as exc:
+        raise RunError(
+            f"the container of '{name}' did not start: {exc.explanation or exc}.\n"
+            "  Hint: the first word of the service's command must exist in the image "
+            "('python' is the image's python3)."
+        ) from exc
+
+
+def _logs(container: Any, tail: int | None = None) -> str:
+    from docker.errors import DockerException  # noqa: PLC0415
+
+    try:
+        raw = container.logs(tail=tail if tail is not None else "all")
+    except DockerException:
+        return ""
+    return bytes(raw).decode(errors="replace")
+
+
+def _kill(container: Any) -> None:
+    """SIGKILL the container (paused or not) and wait until the engine sees it exited."""
+    from docker.errors import APIError  # noqa: PLC0415
+
+    container.reload()
+    if container.status == "paused":
+        # A frozen cgroup cannot take SIGKILL until thawed; thaw and kill back to back.
+        with contextlib.suppress(APIError):
+            container.unpause()
+    if container.status in ("running", "paused"):
+        with contextlib.suppress(APIError):  # it may have exited on its own meanwhile
+            container.kill()
+    container.wait(timeout=10)
+
+
+def remove_run(client: Any, run_id: str) -> None:
+    """Remove every container, then the network, labelled with `run_id`."""
+    _remove_labelled(
+        client, lambda labels: labels.get(RUN_LABEL) == run_id, f"{RUN_LABEL}={run_id}"
+    )
+
+
+def _remove_labelled(client: Any, doomed: Any, label_filter: str = RUN_LABEL) -> None:
+    from docker.errors import APIError, NotFound  # noqa: PLC0415
+
+    containers = [
+        c
+        for c in client.containers.list(all=True, filters={"label": label_filter})
+        if doomed(c.labels)
+    ]
+
+    def remove(container: Any) -> None:
+        with contextlib.suppress(NotFound):
+            try:
+                container.remove(force=True, v=True)
+            except APIError:  # "removal already in progress" from a concurrent reaper
+                time.sleep(0.2)
+                container.remove(force=True, v=True)
+
+    if containers:
+        with ThreadPoolExecutor(max_workers=min(8, len(containers))) as pool:
+            list(pool.map(remove, containers))
+    for network in client.networks.list(filters={"label": label_filter}):
+        if doomed(network.attrs.get("Labels") or {}):
+            with contextlib.suppress(NotFound):
+                network.remove()
+
+
+# -- reaping ------------------------------------------------------------------------------------
+_reaped = False
+
+
+def reap_leftovers(live: set[str]) -> None:
+    """The reaper `harness.runs` calls: remove containers and networks of runs not live."""
+    global _reaped
+    _reaped = True
+    try:
+        client = connect(timeout=10)
+    except SetupError:
+        return  # no engine, nothing of ours can be running in it
+    with contextlib.closing(client):
+        _remove_labelled(client, lambda labels: labels.get(RUN_LABEL) not in live)
+
+
+def _reap_once() -> None:
+    # The first run in a process is created before this module is imported, so its reaping
+    # missed the containers; reap once more now that the reaper is registered.
+    if not _reaped:
+        reap_stale()
+
+
+register_reaper(reap_leftovers)
+
+# Runs apart from the harness and waits for its pipe to close: at EOF the harness has died (a
+# normal close kills the watchdog first), so it removes what the run left. It imports the SDK
+# only then, so it costs nothing while the run is alive.
+_WATCHDOG = """
+import sys
+sys.stdin.buffer.read()
+import docker
+label = "chaoslab.run=" + sys.argv[1]
+client = docker.from_env(timeout=30)
+for container in client.containers.list(all=True, filters={"label": label}):
+    try:
+        container.remove(force=True, v=True)
+    except Exception:
+        pass
+for network in client.networks.list(filters={"label": label}):
+    try:
+        network.remove()
+    except Exception:
+        pass
+"""
+
+
+def _start_watchdog(run_id: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-c", _WATCHDOG, run_id],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # Ctrl-C in the terminal must not kill it before it is needed
+    )
+
+
+def labelled(client: Any, run_id: str) -> tuple[list[str], list[str]]:
+    """(container names, network names) labelled with `run_id`: what tests assert is gone."""
+    label = {"label": f"{RUN_LABEL}={run_id}"}
+    containers = [c.name for c in client.containers.list(all=True, filters=label)]
+    networks = [n.name for n in client.networks.list(filters=label)]
+    return containers, networks
