@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 LAB    ?= idempotency-keys
 RUNS   ?= 20
 
-.PHONY: setup test test-unit lab list bench flake lint clean
+.PHONY: setup test test-unit test-docker docker-setup lab list bench flake lint clean
 
 setup: $(BIN)/chaoslab
 	$(BIN)/chaoslab setup
@@ -17,7 +17,16 @@ $(BIN)/chaoslab: pyproject.toml
 	@touch $@
 
 test: $(BIN)/chaoslab
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m "not docker"
+
+# Every lab on the docker backend too. Starts an engine where none runs and you are root
+# (installing Debian's docker.io), and builds the images once per machine.
+test-docker: docker-setup
+	CHAOSLAB_REQUIRE_DOCKER=1 $(BIN)/python -m pytest -m docker
+
+docker-setup: $(BIN)/chaoslab
+	bash scripts/docker-engine.sh
+	$(BIN)/python -m harness.images
 
 test-unit: $(BIN)/chaoslab
 	$(BIN)/python -m pytest tests/unit
@@ -29,7 +38,7 @@ list: $(BIN)/chaoslab
 	$(BIN)/chaoslab list
 
 bench: $(BIN)/chaoslab
-	$(BIN)/python scripts/bench.py
+	$(BIN)/python scripts/bench.py $(BENCH_ARGS)
 
 flake: $(BIN)/chaoslab
 	$(BIN)/python scripts/flake.py --runs $(RUNS)

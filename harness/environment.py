@@ -73,16 +73,20 @@ class LabEnvironment:
 
     def _start(self) -> Self:
         begin = time.monotonic()
+        # The factory first: importing a backend registers its reaper, which Run.create runs.
+        factory = backend_factory(self.backend_name)
         self.run = Run.create()
         self.workdir = self._prepare_workdir(self.run)
-        self._backend = backend_factory(self.backend_name)(self.run, self.workdir)
-        self._toxiproxy = self._backend.start_toxiproxy(self.seed)
-        self.timings.toxiproxy = time.monotonic() - begin
-
         services = list(self.lab.services)
         ports = free_ports(len(services) + len(self.lab.links))
         self._service_ports = dict(zip(services, ports, strict=False))
         self._proxy_ports = dict(zip(self.lab.links, ports[len(services) :], strict=True))
+        self._backend = factory(self.run, self.workdir)
+        # A container backend publishes on the host the proxy ports the checks use.
+        published = [port for link, port in self._proxy_ports.items() if link.source == CHECKS]
+        self._toxiproxy = self._backend.start_toxiproxy(self.seed, published)
+        self.timings.toxiproxy = time.monotonic() - begin
+
         mark = time.monotonic()
         for link, port in self._proxy_ports.items():
             self._toxiproxy.create_proxy(

@@ -6,6 +6,7 @@ after 20 s" alone sends a learner nowhere.
 
 from __future__ import annotations
 
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -14,7 +15,6 @@ from typing import Protocol
 
 from harness._errors import ServiceNotReady
 from harness.lab import Readiness
-from harness.ports import is_open
 
 
 class ReadinessTarget(Protocol):
@@ -37,12 +37,26 @@ class ReadinessTarget(Protocol):
 def probe(target: ReadinessTarget, readiness: Readiness) -> bool:
     """One attempt: True when the service answers as its readiness asks."""
     if readiness.kind == "port":
-        return is_open(target.port, target.host)
+        return accepts(target.host, target.port)
     url = f"http://{target.host}:{target.port}{readiness.path}"
     try:
         with urllib.request.urlopen(url, timeout=1.0) as response:
             return 200 <= int(response.status) < 300
     except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def accepts(host: str, port: int, timeout: float = 0.2, grace: float = 0.05) -> bool:
+    """A listener takes the connection and keeps it: a port forwarder (Docker's userland proxy
+    on a published port) accepts even when nothing listens behind it, then hangs up at once."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.settimeout(grace)
+            try:
+                return sock.recv(1) != b""
+            except TimeoutError:
+                return True  # open and quiet: a real listener
+    except OSError:
         return False
 
 

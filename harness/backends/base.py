@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from harness.lab import ServiceSpec
@@ -31,8 +31,11 @@ class Backend(Protocol):
     name: str
     listen_host: str  # what a service binds to: 127.0.0.1 for processes, 0.0.0.0 in a container
 
-    def start_toxiproxy(self, seed: int) -> ToxiproxyClient:
-        """Start the run's Toxiproxy server and return a client for its API."""
+    def start_toxiproxy(self, seed: int, published: Sequence[int] = ()) -> ToxiproxyClient:
+        """Start the run's Toxiproxy server and return a client for its API.
+
+        `published`: the proxy ports the checks use, which a container backend publishes on
+        the host."""
 
     def proxy_listen(self, port: int) -> str:
         """The address a proxy listens on, as the Toxiproxy server sees it."""

@@ -26,7 +26,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,7 @@ from harness.toxiproxy import ToxiproxyClient
 
 RUN_LABEL = "chaoslab.run"
 SERVICE_LABEL = "chaoslab.service"
+USER_LABEL = "chaoslab.user"  # the engine may be shared: reap only this user's runs
 TOXIPROXY = "toxiproxy"  # the Toxiproxy container's name on the run network
 TOXIPROXY_API_PORT = 8474
 PUBLISHED_ENV = "CHAOSLAB_DOCKER_PUBLISHED"
@@ -48,7 +49,6 @@ NOT_RUNNING = (
     "Docker is not running: start it (or run scripts/docker-engine.sh as root), "
     "or use --backend process"
 )
-STOP_TIMEOUT = 1  # seconds between SIGTERM and SIGKILL when a run stops
 
 
 def connect(timeout: float = 60) -> Any:
@@ -148,7 +148,6 @@ class DockerBackend:
         self._toxiproxy: Any = None
         self._toxiproxy_address = ""
         self._published: set[int] = set()
-        self._network: Any = None
         self._watchdog: subprocess.Popen[bytes] | None = None
         self._starter = ThreadPoolExecutor(max_workers=4, thread_name_prefix="chaoslab-start")
         self._closed = False
@@ -157,7 +156,7 @@ class DockerBackend:
         try:
             self.images = ensure_images(self._client)
             self._watchdog = _start_watchdog(run.id)
-            self._network = self._client.networks.create(
+            self._client.networks.create(
                 self.network_name, driver="bridge", labels=self._labels(), check_duplicate=True
             )
         except BaseException:
@@ -181,19 +180,15 @@ class DockerBackend:
         _start(self._toxiproxy, TOXIPROXY)
         self._toxiproxy.reload()
         self._toxiproxy_address = _address_on(self._toxiproxy, self.network_name)
-        self.direct = os.environ.get(PUBLISHED_ENV) != "1" and _wait_open(
-            self._toxiproxy_address, TOXIPROXY_API_PORT, timeout=2.0
-        )
-        if self.direct:
-            base = f"http://{self._toxiproxy_address}:{TOXIPROXY_API_PORT}"
-        else:
-            base = f"http://{HOST}:{_published_port(self._toxiproxy, TOXIPROXY_API_PORT)}"
+        # Ready once the API answers through its published port; then, with the server surely
+        # listening, one connection tells whether this host routes to the container itself.
+        base = f"http://{HOST}:{_published_port(self._toxiproxy, TOXIPROXY_API_PORT)}"
         client = ToxiproxyClient(base)
         deadline = time.monotonic() + 10.0
         while True:
             try:
                 client.version()
-                return client
+                break
             except ToxiproxyError:
                 self._toxiproxy.reload()
                 status = self._toxiproxy.status
@@ -206,6 +201,15 @@ class DockerBackend:
                         f"  Hint: check the image, or set CHAOSLAB_TOXIPROXY_IMAGE."
                     ) from None
                 time.sleep(0.05)
+        self.direct = (
+            os.environ.get(PUBLISHED_ENV) != "1"
+            and bool(self._toxiproxy_address)
+            and is_open(TOXIPROXY_API_PORT, self._toxiproxy_address, timeout=0.5)
+        )
+        if not self.direct:
+            return client
+        client.close()
+        return ToxiproxyClient(f"http://{self._toxiproxy_address}:{TOXIPROXY_API_PORT}")
 
     def proxy_listen(self, port: int) -> str:
         return f"0.0.0.0:{port}"
@@ -270,8 +274,16 @@ class DockerBackend:
         handle.paused = False
 
     def pause(self, service: str) -> None:
+        from docker.errors import APIError  # noqa: PLC0415
+
         handle = self._started(service)
-        handle.container.pause()
+        try:
+            handle.container.pause()
+        except APIError as exc:
+            raise RunError(
+                f"cannot pause '{service}': {exc.explanation or exc} (exit code "
+                f"{handle.exit_code()}).\n  Hint: a crashed service comes back with restart."
+            ) from exc
         handle.paused = True
 
     def resume(self, service: str) -> None:
@@ -299,22 +311,33 @@ class DockerBackend:
         if self._closed:
             return
         self._closed = True
+        removed = False
         try:
             self._starter.shutdown(wait=True, cancel_futures=True)
             self._save_logs()
             remove_run(self._client, self.run.id)
+            removed = True
+        except Exception as exc:  # the engine went away: leave the rest to the watchdog
+            print(
+                f"chaoslab: could not remove the containers of run {self.run.id} ({exc}); "
+                "the next run removes them.",
+                file=sys.stderr,
+            )
         finally:
             self._services.clear()
             self._toxiproxy = None
             if self._watchdog is not None:
-                self._watchdog.kill()  # its work is done; closing its pipe would wake it
-                self._watchdog.wait()
+                if removed:
+                    self._watchdog.kill()  # its work is done; closing its pipe would wake it
+                    self._watchdog.wait()
+                elif self._watchdog.stdin is not None:
+                    self._watchdog.stdin.close()  # wakes it: one more try, on its own
                 self._watchdog = None
             self._client.close()
 
     # -- internals -----------------------------------------------------------------------------
     def _labels(self, service: str | None = None) -> dict[str, str]:
-        labels = {RUN_LABEL: self.run.id}
+        labels = {RUN_LABEL: self.run.id, USER_LABEL: str(os.getuid())}
         if service is not None:
             labels[SERVICE_LABEL] = service
         return labels
@@ -338,7 +361,6 @@ class DockerBackend:
                 labels=self._labels(name),
                 network=self.network_name,
                 networking_config={self.network_name: endpoint},
-                stop_signal="SIGTERM",
                 **options,
             )
         except APIError as exc:
@@ -374,17 +396,6 @@ def _published_port(container: Any, port: int) -> int:
         if binding.get("HostIp") in (HOST, "0.0.0.0", ""):
             return int(binding["HostPort"])
     raise RunError(f"port {port} of {container.name} is not published")
-
-
-def _wait_open(host: str, port: int, timeout: float) -> bool:
-    if not host:
-        return False
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if is_open(port, host, timeout=0.2):
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def _start(container: Any, name: str) -> None:
@@ -432,7 +443,9 @@ def remove_run(client: Any, run_id: str) -> None:
     )
 
 
-def _remove_labelled(client: Any, doomed: Any, label_filter: str = RUN_LABEL) -> None:
+def _remove_labelled(
+    client: Any, doomed: Callable[[Mapping[str, str]], bool], label_filter: str
+) -> None:
     from docker.errors import APIError, NotFound  # noqa: PLC0415
 
     containers = [
@@ -462,7 +475,7 @@ def _remove_labelled(client: Any, doomed: Any, label_filter: str = RUN_LABEL) ->
 _reaped = False
 
 
-def reap_leftovers(live: set[str]) -> None:
+def reap_leftovers(live: Container[str]) -> None:
     """The reaper `harness.runs` calls: remove containers and networks of runs not live."""
     global _reaped
     _reaped = True
@@ -471,7 +484,11 @@ def reap_leftovers(live: set[str]) -> None:
     except SetupError:
         return  # no engine, nothing of ours can be running in it
     with contextlib.closing(client):
-        _remove_labelled(client, lambda labels: labels.get(RUN_LABEL) not in live)
+        _remove_labelled(
+            client,
+            lambda labels: labels.get(RUN_LABEL) not in live,
+            f"{USER_LABEL}={os.getuid()}",
+        )
 
 
 def _reap_once() -> None:

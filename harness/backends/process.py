@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from harness.lab import ServiceSpec
@@ -54,7 +54,7 @@ class ProcessBackend:
         self._services: dict[str, ProcessService] = {}
         self._toxiproxy: ToxiproxyServer | None = None
 
-    def start_toxiproxy(self, seed: int) -> ToxiproxyClient:
+    def start_toxiproxy(self, seed: int, published: Sequence[int] = ()) -> ToxiproxyClient:
         server = ToxiproxyServer(self.run.id, self.run.dir / "logs" / "toxiproxy.log", seed)
         self._toxiproxy = server
         return server.start().client
