@@ -300,8 +300,25 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     except ChaoslabError as exc:
         problems += 1
         print(f"labs        BROKEN: {exc}")
+    print(f"docker      {_docker_status()}")
     print(f"cache       {cache_root()}")
     return 1 if problems else 0
+
+
+def _docker_status() -> str:
+    """Docker is optional: its absence is information, not a problem."""
+    try:
+        from harness.backends.docker import connect  # noqa: PLC0415 - optional
+
+        client = connect(timeout=5)
+    except ChaoslabError:
+        return (
+            "not running (optional: 'make docker-setup' starts one; --backend process needs none)"
+        )
+    try:
+        return f"engine {client.version().get('Version', '?')} (--backend docker available)"
+    finally:
+        client.close()
 
 
 def _cmd_setup(args: argparse.Namespace) -> int:
