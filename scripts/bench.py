@@ -1,13 +1,15 @@
 """`make bench`: how fast the learner's loop is, and what the proxies cost.
 
-Prints one table: lab start time (services ready, proxies made), `chaoslab check` wall time per
-lab for the starter and the solution, the latency a proxied link adds over a direct one (no
-toxic), and how accurately an injected latency is applied.
+Prints one table: lab start time (services ready, proxies made) and `chaoslab check` wall time
+per lab for the starter and the solution, on the process backend and, when an engine answers,
+on the docker backend; the latency a proxied link adds over a direct one (no toxic); and how
+accurately an injected latency is applied. `make bench BENCH_ARGS="--backend process"` narrows.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -19,26 +21,27 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from harness import Faults, LabEnvironment, catalogue, load_lab  # noqa: E402
+from harness import ChaoslabError, Faults, LabEnvironment, catalogue, load_lab  # noqa: E402
 from harness.history import percentile  # noqa: E402
 
 PING = ROOT / "tests" / "fixtures" / "labs" / "ping"
+Row = tuple[str, str, str]
 
 
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:.2f} ms"
 
 
-def start_times(repeats: int) -> list[tuple[str, str, str]]:
+def start_times(repeats: int, backend: str) -> list[Row]:
     rows = []
     for lab in catalogue():
         totals = []
         for _ in range(repeats):
-            with LabEnvironment(lab) as env:
+            with LabEnvironment(lab, backend_name=backend) as env:
                 totals.append(env.timings.total)
         rows.append(
             (
-                f"lab start: {lab.slug}",
+                f"lab start [{backend}]: {lab.slug}",
                 ms(statistics.median(totals)),
                 f"median of {repeats}; min {ms(min(totals))}, max {ms(max(totals))}",
             )
@@ -46,11 +49,12 @@ def start_times(repeats: int) -> list[tuple[str, str, str]]:
     return rows
 
 
-def check_times() -> list[tuple[str, str, str]]:
+def check_times(backend: str) -> list[Row]:
     rows = []
     for lab in catalogue():
         for solution in (False, True):
-            args = [sys.executable, "-m", "harness.cli", "check", lab.slug, "--json-only"]
+            args = [sys.executable, "-m", "harness.cli", "check", lab.slug, "--json-only",
+                    "--backend", backend]  # fmt: skip
             if solution:
                 args.append("--solution")
             start = time.monotonic()
@@ -58,7 +62,7 @@ def check_times() -> list[tuple[str, str, str]]:
             took = time.monotonic() - start
             which = "solution" if solution else "starter"
             verdict = "pass" if code == 0 else "fail" if code == 1 else f"exit {code}"
-            rows.append((f"check wall time: {lab.slug} ({which})", f"{took:.1f} s", verdict))
+            rows.append((f"check [{backend}]: {lab.slug} ({which})", f"{took:.1f} s", verdict))
     return rows
 
 
@@ -73,7 +77,7 @@ def sample(url: str, count: int) -> list[float]:
     return out
 
 
-def proxy_costs(count: int) -> list[tuple[str, str, str]]:
+def proxy_costs(count: int) -> list[Row]:
     rows = []
     with LabEnvironment(load_lab(PING)) as env:
         direct = sample(f"{env.direct_url('back')}/ping", count)
@@ -103,18 +107,37 @@ def proxy_costs(count: int) -> list[tuple[str, str, str]]:
     return rows
 
 
+def docker_available() -> bool:
+    from harness.backends.docker import connect  # noqa: PLC0415 - optional
+
+    try:
+        connect(timeout=5).close()
+    except ChaoslabError:
+        return False
+    return True
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--requests", type=int, default=500)
     parser.add_argument("--skip-checks", action="store_true")
+    parser.add_argument(
+        "--backend", action="append", choices=["process", "docker"],
+        help="backends to measure (default: process, and docker when an engine answers)",
+    )  # fmt: skip
     args = parser.parse_args()
-    rows = start_times(args.repeats)
+    backends = args.backend or (["process", "docker"] if docker_available() else ["process"])
+    rows: list[Row] = []
+    for backend in backends:
+        rows += start_times(args.repeats, backend)
     rows += proxy_costs(args.requests)
     if not args.skip_checks:
-        rows += check_times()
+        for backend in backends:
+            rows += check_times(backend)
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
-    print(f"chaoslab bench (backend: process; {time.strftime('%Y-%m-%d %H:%M')})")
+    print(f"chaoslab bench ({', '.join(backends)}; {time.strftime('%Y-%m-%d %H:%M')}; "
+          f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.1f} at the end)")  # fmt: skip
     print(f"| {'what'.ljust(widths[0])} | {'value'.ljust(widths[1])} | notes")
     print(f"|{'-' * (widths[0] + 2)}|{'-' * (widths[1] + 2)}|------")
     for what, value, note in rows:
