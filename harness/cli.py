@@ -27,6 +27,7 @@ from harness.backends import BACKENDS
 from harness.environment import LabEnvironment, logs_dir
 from harness.lab import Lab, catalogue, find_lab
 from harness.report import CheckOutcome, Verdict, render
+from harness.runs import pid_alive
 from harness.tools import (
     TOXIPROXY_VERSION,
     binary_version,
@@ -223,7 +224,7 @@ def _cmd_up(args: argparse.Namespace) -> int:
     lab = find_lab(args.lab)
     if _up_file().exists():
         owner = json.loads(_up_file().read_text()).get("pid")
-        if isinstance(owner, int) and _alive(owner):
+        if isinstance(owner, int) and pid_alive(owner):
             print(f"A lab is already up (pid {owner}); run 'chaoslab down' first.", file=sys.stderr)
             return 2
     env = LabEnvironment(
@@ -260,29 +261,16 @@ def _cmd_down(args: argparse.Namespace) -> int:
         print("No lab is up.")
         return 0
     pid = owner.get("pid")
-    if not isinstance(pid, int) or not _alive(pid):
+    if not isinstance(pid, int) or not pid_alive(pid):
         _up_file().unlink(missing_ok=True)
         print("No lab is up (a stale record was removed).")
         return 0
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + 30
-    while _alive(pid) and time.monotonic() < deadline:
+    while pid_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     print(f"'{owner.get('lab')}' is down.")
     return 0
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie has finished; only its parent has not looked yet
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:

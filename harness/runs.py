@@ -85,14 +85,22 @@ def _owner_alive(entry: dict[str, object]) -> bool:
         return False
     started = entry.get("owner_start")
     if started is None:  # no /proc: a live pid is the best evidence there is
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
+        return pid_alive(pid)
     return process_start_time(pid) == started
+
+
+def pid_alive(pid: int) -> bool:
+    """True while `pid` runs; a zombie (finished, not yet waited for) counts as gone."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 def labelled_processes() -> Iterator[tuple[int, str]]:

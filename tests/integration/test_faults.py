@@ -3,27 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from harness import Faults, Lab, LabEnvironment
+from harness import Faults, LabEnvironment
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def running(ping_lab: Lab) -> Iterator[LabEnvironment]:
-    with LabEnvironment(ping_lab, seed=1) as env:
-        yield env
-
-
-@pytest.fixture
-def env(running: LabEnvironment) -> Iterator[LabEnvironment]:
-    running.reset()
-    yield running
-    running.reset()
 
 
 def ping(env: LabEnvironment, timeout: float = 3.0) -> httpx.Response:

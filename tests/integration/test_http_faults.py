@@ -3,28 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from harness import Faults, Lab, LabEnvironment
+from harness import Faults, LabEnvironment
 from harness.faults import HttpControl
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def running(ping_lab: Lab) -> Iterator[LabEnvironment]:
-    with LabEnvironment(ping_lab, seed=7) as env:
-        yield env
-
-
-@pytest.fixture
-def env(running: LabEnvironment) -> Iterator[LabEnvironment]:
-    running.reset()
-    yield running
-    running.reset()
 
 
 def back(env: LabEnvironment) -> httpx.Response:

@@ -51,12 +51,12 @@ FaultMaker = Callable[[Faults], AbstractContextManager[object]]
 
 # -- the fault schedule ----------------------------------------------------------------------
 @contextmanager
-def crash_while_an_ack_is_in_flight(faults: Faults) -> Iterator[None]:
-    """Slow the acks, let the consumer apply a message and send its ack, then kill it (SIGKILL)
-    before the ack is through. It stays down for the step's hold, and restarts once acks are
-    fast again."""
+def crash_while_acking(faults: Faults, **ack_fault: Any) -> Iterator[None]:
+    """Fault the broker's acks, let the consumer apply a message and send its ack, then kill it
+    (SIGKILL) before it has its answer. It stays down for the step's hold, and restarts once
+    acks are normal again."""
     try:
-        with faults.http("broker", delay_ms=ACK_DELAY_MS, path="/ack"):
+        with faults.http("broker", path="/ack", **ack_fault):
             time.sleep(IN_FLIGHT)
             faults.kill("consumer")
             yield
@@ -64,18 +64,16 @@ def crash_while_an_ack_is_in_flight(faults: Faults) -> Iterator[None]:
         faults.restart("consumer")
 
 
-@contextmanager
-def crash_while_an_ack_answer_is_held(faults: Faults) -> Iterator[None]:
-    """The broker takes an ack at once but holds its answer back; kill the consumer while it
-    waits for that answer. A consumer that applies before it acks loses nothing here; one
-    that acks first loses the message it had not applied yet."""
-    try:
-        with faults.http("broker", response_delay_ms=ACK_DELAY_MS, path="/ack"):
-            time.sleep(IN_FLIGHT)
-            faults.kill("consumer")
-            yield
-    finally:
-        faults.restart("consumer")
+def crash_while_an_ack_is_in_flight(faults: Faults) -> AbstractContextManager[None]:
+    """Acks slowed past the lease: the broker redelivers what the consumer had applied."""
+    return crash_while_acking(faults, delay_ms=ACK_DELAY_MS)
+
+
+def crash_while_an_ack_answer_is_held(faults: Faults) -> AbstractContextManager[None]:
+    """The broker takes the ack at once but holds its answer back. A consumer that applies
+    before it acks loses nothing here; one that acks first loses the message it had not
+    applied yet."""
+    return crash_while_acking(faults, response_delay_ms=ACK_DELAY_MS)
 
 
 def slow_acks(faults: Faults) -> AbstractContextManager[object]:
