@@ -94,18 +94,35 @@ if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
     systemctl start docker >/dev/null 2>&1 || true
 fi
 
+dockerd_alive() {
+    # A killed dockerd can linger as a zombie until its parent reaps it: that one is gone.
+    for pid in $(pgrep -x dockerd 2>/dev/null); do
+        state=$(ps -o stat= -p "$pid" 2>/dev/null | cut -c1)
+        if [ -n "$state" ] && [ "$state" != "Z" ]; then
+            return 0
+        fi
+    done
+    return 1
+}
+
+start_dockerd() {
+    # A stale pid file from a killed dockerd stops the next one from starting.
+    if [ -f /var/run/docker.pid ] && ! kill -0 "$(cat /var/run/docker.pid)" 2>/dev/null; then
+        rm -f /var/run/docker.pid
+    fi
+    mkdir -p "$(dirname "$LOG")"
+    say "starting dockerd (log: $LOG) ..."
+    # setsid + nohup: the engine outlives this shell and the terminal that ran it.
+    setsid nohup dockerd -H "unix://$SOCKET" >>"$LOG" 2>&1 </dev/null &
+}
+
 if ! engine_answers; then
-    if pgrep -x dockerd >/dev/null 2>&1; then
+    started=0
+    if dockerd_alive; then
         say "dockerd is running but $SOCKET does not answer yet; waiting."
     else
-        # A stale pid file from a killed dockerd stops the next one from starting.
-        if [ -f /var/run/docker.pid ] && ! kill -0 "$(cat /var/run/docker.pid)" 2>/dev/null; then
-            rm -f /var/run/docker.pid
-        fi
-        mkdir -p "$(dirname "$LOG")"
-        say "starting dockerd (log: $LOG) ..."
-        # setsid + nohup: the engine outlives this shell and the terminal that ran it.
-        setsid nohup dockerd -H "unix://$SOCKET" >>"$LOG" 2>&1 </dev/null &
+        start_dockerd
+        started=1
     fi
     waited=0
     until engine_answers; do
@@ -113,9 +130,15 @@ if ! engine_answers; then
             tail -n 20 "$LOG" >&2 2>/dev/null || true
             die "dockerd did not answer on $SOCKET within ${WAIT}s; its log is above ($LOG)."
         fi
-        if ! pgrep -x dockerd >/dev/null 2>&1; then
-            tail -n 20 "$LOG" >&2 2>/dev/null || true
-            die "dockerd exited; its log is above ($LOG)."
+        if ! dockerd_alive; then
+            if [ "$started" -eq 0 ]; then
+                # The dockerd we were waiting for died (or was a dying one): start our own.
+                start_dockerd
+                started=1
+            else
+                tail -n 20 "$LOG" >&2 2>/dev/null || true
+                die "dockerd exited; its log is above ($LOG)."
+            fi
         fi
         sleep 1
         waited=$((waited + 1))
