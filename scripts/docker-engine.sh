@@ -94,11 +94,15 @@ if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
     systemctl start docker >/dev/null 2>&1 || true
 fi
 
+running() {
+    # A killed process can linger as a zombie until its parent reaps it: that one is gone.
+    state=$(ps -o stat= -p "$1" 2>/dev/null | cut -c1)
+    [ -n "$state" ] && [ "$state" != "Z" ]
+}
+
 dockerd_alive() {
-    # A killed dockerd can linger as a zombie until its parent reaps it: that one is gone.
     for pid in $(pgrep -x dockerd 2>/dev/null); do
-        state=$(ps -o stat= -p "$pid" 2>/dev/null | cut -c1)
-        if [ -n "$state" ] && [ "$state" != "Z" ]; then
+        if running "$pid"; then
             return 0
         fi
     done
@@ -106,10 +110,12 @@ dockerd_alive() {
 }
 
 start_dockerd() {
-    # A stale pid file from a killed dockerd stops the next one from starting.
-    if [ -f /var/run/docker.pid ] && ! kill -0 "$(cat /var/run/docker.pid)" 2>/dev/null; then
-        rm -f /var/run/docker.pid
-    fi
+    # Stale pid files of a killed dockerd, or of the containerd it ran, stop the next start.
+    for pidfile in /var/run/docker.pid /var/run/docker/containerd/containerd.pid; do
+        if [ -f "$pidfile" ] && ! running "$(cat "$pidfile")"; then
+            rm -f "$pidfile"
+        fi
+    done
     mkdir -p "$(dirname "$LOG")"
     say "starting dockerd (log: $LOG) ..."
     # setsid + nohup: the engine outlives this shell and the terminal that ran it.
