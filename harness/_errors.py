@@ -6,7 +6,7 @@ ChaoslabError                  anything the harness reports to a person
 ├── SetupError                 a tool is missing or broken (toxiproxy-server, docker)
 └── RunError                   something failed while a lab ran
     ├── ServiceNotReady        a service did not become ready in time
-    ├── PortInUse              a port the run needs is taken
+    │   └── PortInUse          ... because another program took its port
     └── ToxiproxyError         the Toxiproxy server refused or did not answer a request
 """
 
@@ -45,8 +45,8 @@ class ServiceNotReady(RunError):
     """A service did not answer its readiness probe in time."""
 
 
-class PortInUse(RunError):
-    """A port the run needs is already taken."""
+class PortInUse(ServiceNotReady):
+    """A service could not listen: another program took its port."""
 
 
 class ToxiproxyError(RunError):

@@ -134,9 +134,7 @@ class LabEnvironment:
 
     def url(self, service: str) -> str:
         """How the checks reach `service`: through the `checks -> service` proxy."""
-        link = self.lab.link(CHECKS, service)
-        address = self.backend.proxy_address(self._proxy_ports[link], from_checks=True)
-        return f"http://{address}"
+        return self.proxy_url(self.lab.link(CHECKS, service))
 
     def proxy_url(self, link: Link) -> str:
         """Where the checks (or a person at a terminal) reach `link`'s proxy."""
@@ -168,9 +166,6 @@ class LabEnvironment:
         env.update(spec.env)
         return env
 
-    def proxy_name(self, link: Link) -> str:
-        return link.name
-
     def wait_ready(self, service: str) -> float:
         return wait_ready(self.backend.handle(service), self.lab.services[service].ready)
 
@@ -187,9 +182,6 @@ class LabEnvironment:
             if self.backend.handle(name).exit_code() is not None:
                 self.backend.restart(name)
                 self.wait_ready(name)
-
-    def log_tail(self, service: str, lines: int = 20) -> str:
-        return self.backend.handle(service).log_tail(lines)
 
     # -- internals -------------------------------------------------------------------------
     def _prepare_workdir(self, run: Run) -> Path:

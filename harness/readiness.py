@@ -13,7 +13,7 @@ import urllib.request
 from collections.abc import Callable
 from typing import Protocol
 
-from harness._errors import ServiceNotReady
+from harness._errors import PortInUse, ServiceNotReady
 from harness.lab import Readiness
 
 
@@ -68,7 +68,9 @@ def wait_ready(
     sleep: Callable[[float], None] = time.sleep,
     check: Callable[[ReadinessTarget, Readiness], bool] = probe,
 ) -> float:
-    """Block until `target` is ready; returns the seconds waited. Raises ServiceNotReady."""
+    """Block until `target` is ready; returns the seconds waited.
+
+    Raises ServiceNotReady, or PortInUse when the service's log says its port was taken."""
     start = clock()
     delay = 0.01
     while True:
@@ -76,22 +78,30 @@ def wait_ready(
             return clock() - start
         code = target.exit_code()
         if code is not None:
-            raise ServiceNotReady(_explain(target, f"exited with code {code} before it was ready"))
+            raise _not_ready(target, f"exited with code {code} before it was ready")
         if clock() - start > readiness.timeout:
             what = readiness.path if readiness.kind == "http" else f"port {target.port}"
-            raise ServiceNotReady(
-                _explain(
-                    target, f"was not ready after {readiness.timeout:.0f} s (waiting on {what})"
-                )
+            raise _not_ready(
+                target, f"was not ready after {readiness.timeout:.0f} s (waiting on {what})"
             )
         sleep(delay)
         delay = min(delay * 2, 0.1)
 
 
+def _not_ready(target: ReadinessTarget, problem: str) -> ServiceNotReady:
+    """The error to raise: PortInUse when the log says the port was taken."""
+    text = _explain(target, problem)
+    return PortInUse(text) if _port_taken(target.log_tail(20)) else ServiceNotReady(text)
+
+
+def _port_taken(log: str) -> bool:
+    return "address already in use" in log.lower()
+
+
 def _explain(target: ReadinessTarget, problem: str) -> str:
     tail = target.log_tail(20).rstrip() or "(no output)"
     indented = "\n".join(f"    {line}" for line in tail.splitlines())
-    if "address already in use" in tail.lower():
+    if _port_taken(tail):
         hint = (
             f"port {target.port} is busy: another program took it. Stop it (see "
             f"'ss -ltnp sport = :{target.port}') or run the check again to get other ports."

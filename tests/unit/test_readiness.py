@@ -141,3 +141,23 @@ def test_a_busy_port_gets_its_own_hint():
     text = _explain(Busy(), "exited with code 1 before it was ready")
     assert "port 4242 is busy" in text
     assert "Hint:" in text
+
+
+def test_a_service_that_lost_its_port_raises_port_in_use():
+    from harness import PortInUse
+    from harness.lab import Readiness
+    from harness.readiness import wait_ready
+
+    class Lost:
+        name = "api"
+        host = "127.0.0.1"
+        port = 4242
+
+        def exit_code(self):
+            return 1
+
+        def log_tail(self, lines=20):
+            return "ERROR: [Errno 98] error while attempting to bind: address already in use"
+
+    with pytest.raises(PortInUse, match="port 4242 is busy"):
+        wait_ready(Lost(), Readiness(), check=lambda target, readiness: False)
