@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from harness import Lab, load_lab
+from harness.runs import registry
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE_LABS = Path(__file__).resolve().parent / "fixtures" / "labs"
@@ -26,3 +28,15 @@ def chaoslab_command(*args: str) -> list[str]:
 
 def child_env(**extra: str) -> dict[str, str]:
     return {**os.environ, **extra}
+
+
+def run_owned_by(pid: int) -> str | None:
+    """The id of the run that process `pid` registered, if it has registered one."""
+    for entry in registry().glob("*.json"):
+        try:
+            owner = json.loads(entry.read_text()).get("owner_pid")
+        except (OSError, ValueError):
+            continue
+        if owner == pid:
+            return entry.stem
+    return None

@@ -4,7 +4,6 @@ a service that does not start, Ctrl-C, or `kill -9` of the harness."""
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import subprocess
@@ -20,7 +19,7 @@ from harness.backends.docker import RUN_LABEL, USER_LABEL, labelled
 from harness.environment import logs_dir
 from harness.images import Images
 from harness.runs import Run, reap_stale, registry
-from tests.conftest import FIXTURE_LABS, chaoslab_command, child_env
+from tests.conftest import FIXTURE_LABS, chaoslab_command, child_env, run_owned_by
 
 pytestmark = pytest.mark.docker
 PING = str(FIXTURE_LABS / "ping")
@@ -58,16 +57,11 @@ def wait_for_run(client: Any, child: subprocess.Popen[bytes], timeout: float = 6
     """The id of the run `child` owns, once its three containers are running."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for entry in registry().glob("*.json"):
-            try:
-                owner = json.loads(entry.read_text()).get("owner_pid")
-            except (OSError, ValueError):
-                continue
-            if owner != child.pid:
-                continue
-            running = client.containers.list(filters={"label": f"{RUN_LABEL}={entry.stem}"})
+        run_id = run_owned_by(child.pid)
+        if run_id is not None:
+            running = client.containers.list(filters={"label": f"{RUN_LABEL}={run_id}"})
             if len(running) >= 3:
-                return entry.stem
+                return run_id
         time.sleep(0.1)
     child.kill()
     raise AssertionError(f"the run did not start: {child.communicate()[0].decode()}")

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -15,7 +14,7 @@ import pytest
 
 from harness.processes import ChildProcess
 from harness.runs import RUN_ENV, Run, labelled_processes, reap_stale, registry
-from tests.conftest import FIXTURE_LABS, chaoslab_command, child_env
+from tests.conftest import FIXTURE_LABS, chaoslab_command, child_env, run_owned_by
 
 pytestmark = pytest.mark.integration
 PING = str(FIXTURE_LABS / "ping")
@@ -34,13 +33,9 @@ def wait_for_run(child: subprocess.Popen[bytes], timeout: float = 20.0) -> str:
     """The id of the run `child` owns, once its services and toxiproxy are up."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for entry in registry().glob("*.json"):
-            try:
-                owner = json.loads(entry.read_text()).get("owner_pid")
-            except (OSError, ValueError):
-                continue
-            if owner == child.pid and len(processes_of(entry.stem)) >= 3:
-                return entry.stem
+        run_id = run_owned_by(child.pid)
+        if run_id is not None and len(processes_of(run_id)) >= 3:
+            return run_id
         time.sleep(0.05)
     child.kill()
     raise AssertionError(f"the run did not start: {child.communicate()[0].decode()}")
