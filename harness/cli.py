@@ -35,6 +35,7 @@ from harness.tools import (
     find_toxiproxy,
     install_toxiproxy,
 )
+from harness.variants import ALSO_CORRECT_DIR, WRONG_DIR, load_variant, resolve_variant
 
 
 # -- learner status ------------------------------------------------------------------------
@@ -102,11 +103,12 @@ def run_checks(
     seed: int | None = None,
     quiet: bool = True,
     backend: str = "process",
+    variant: Path | None = None,
     extra: Sequence[str] = (),
 ) -> Verdict:
     """Run a lab's checks in this process; returns the verdict."""
     chosen = seed if seed is not None else int.from_bytes(os.urandom(3), "big")
-    verdict = Verdict(lab.slug, solution, chosen)
+    verdict = Verdict(lab.slug, solution, chosen, variant=_variant_label(lab, variant))
     args = [
         str(lab.checks_dir),
         "--seed",
@@ -126,6 +128,8 @@ def run_checks(
         args += ["-p", "no:terminal"]
     if solution:
         args.append("--solution")
+    if variant is not None:
+        args += ["--variant", str(variant)]
     args += list(extra)
     code = pytest.main(args, plugins=[_Collector(verdict)])
     if code == pytest.ExitCode.INTERRUPTED:
@@ -135,22 +139,44 @@ def run_checks(
     return verdict
 
 
+def _variant_label(lab: Lab, variant: Path | None) -> str:
+    if variant is None:
+        return ""
+    try:
+        return variant.relative_to(lab.root).as_posix()
+    except ValueError:
+        return str(variant)
+
+
 def _cmd_check(args: argparse.Namespace) -> int:
     lab = find_lab(args.lab)
+    variant = resolve_variant(lab, args.variant) if args.variant else None
+    if variant is not None and variant.parent in (
+        lab.root / WRONG_DIR,
+        lab.root / ALSO_CORRECT_DIR,
+    ):
+        load_variant(lab, variant)  # a malformed docstring is told before the run, not after
     start = time.monotonic()
     if not args.json_only:
         which = "the reference solution" if args.solution else "your code"
+        if variant is not None:
+            which = _variant_label(lab, variant)
         print(
             f"Running {len(lab.services)} services of '{lab.slug}' behind Toxiproxy, "
             f"checking {which}...",
             flush=True,
         )
     verdict = run_checks(
-        lab, solution=args.solution, seed=args.seed, backend=args.backend, extra=args.pytest_args
+        lab,
+        solution=args.solution,
+        seed=args.seed,
+        backend=args.backend,
+        variant=variant,
+        extra=args.pytest_args,
     )
     if args.json:
         verdict.write_json(Path(args.json))
-    if not args.solution:
+    if not args.solution and variant is None:
         _save_status(
             lab.slug,
             passed=verdict.passed,
@@ -326,6 +352,12 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("lab", help="the lab's name (see 'chaoslab list') or folder")
     check.add_argument("--solution", action="store_true", help="check the reference solution")
     check.add_argument("--seed", type=int, default=None, help="replay a run's seed")
+    check.add_argument(
+        "--variant",
+        metavar="PATH",
+        help="check this fix instead of your file (a lab's wrong/ or also-correct/ file, or "
+        "any file of yours), in a temp copy; authors and instructors use it",
+    )
     check.add_argument(
         "--backend",
         choices=list(BACKENDS),

@@ -27,6 +27,7 @@ from harness.readiness import wait_ready
 from harness.runs import Run
 from harness.tools import cache_root
 from harness.toxiproxy import ToxiproxyClient
+from harness.variants import overlay
 
 
 @dataclass
@@ -47,6 +48,7 @@ class LabEnvironment:
     solution: bool = False
     seed: int = 0
     backend_name: str = "process"
+    variant: Path | None = None  # a wrong or also-correct fix in place of the learner's code
     run: Run | None = None
     workdir: Path | None = None
     timings: Timings = field(default_factory=Timings)
@@ -185,14 +187,20 @@ class LabEnvironment:
 
     # -- internals -------------------------------------------------------------------------
     def _prepare_workdir(self, run: Run) -> Path:
-        if not self.solution:
+        if not self.solution and self.variant is None:
             return self.lab.root
-        # Exercism's way: the reference solution overlaid on the starter, in a temp copy.
+        # Exercism's way: the reference solution (or a variant) overlaid on the starter, in a
+        # temp copy; the learner's own files are never touched.
         copy = run.dir / "lab"
         shutil.copytree(
-            self.lab.root, copy, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache")
+            self.lab.root,
+            copy,
+            ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache", "wrong", "also-correct"),
         )
-        shutil.copytree(self.lab.solution_dir, copy / "services", dirs_exist_ok=True)
+        if self.solution:
+            shutil.copytree(self.lab.solution_dir, copy / "services", dirs_exist_ok=True)
+        if self.variant is not None:
+            overlay(self.lab, self.variant, copy / "services")
         return copy
 
     def _wait_all_ready(self, services: list[str]) -> None:
@@ -220,8 +228,15 @@ def _path_env() -> str:
 
 @contextmanager
 def running(
-    lab: Lab, *, solution: bool = False, seed: int = 0, backend: str = "process"
+    lab: Lab,
+    *,
+    solution: bool = False,
+    seed: int = 0,
+    backend: str = "process",
+    variant: Path | None = None,
 ) -> Iterator[LabEnvironment]:
     """Run `lab` for the duration of the block."""
-    with LabEnvironment(lab, solution=solution, seed=seed, backend_name=backend) as env:
+    with LabEnvironment(
+        lab, solution=solution, seed=seed, backend_name=backend, variant=variant
+    ) as env:
         yield env

@@ -21,6 +21,7 @@ from harness.environment import LabEnvironment
 from harness.faults import Faults
 from harness.lab import MANIFEST, Lab, load_lab
 from harness.traffic import Traffic
+from harness.variants import resolve_variant
 
 _SEED_KEY = pytest.StashKey[int]()
 _TIMELINE_KEY = pytest.StashKey[Faults]()
@@ -33,6 +34,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         default=False,
         help="run the checks on the lab's reference solution (overlaid in a temp copy)",
+    )
+    group.addoption(
+        "--variant",
+        default=None,
+        metavar="PATH",
+        help="run the checks on this fix (wrong/x.py, also-correct/y.py: relative to the lab "
+        "folder) in place of the learner's file, in a temp copy",
     )
     group.addoption(
         "--seed",
@@ -73,17 +81,24 @@ def lab_for(path: Path) -> Lab:
 class LabFactory:
     """Starts each lab once per session and stops them all at the end."""
 
-    def __init__(self, solution: bool, seed: int, backend: str = "process") -> None:
+    def __init__(
+        self, solution: bool, seed: int, backend: str = "process", variant: str | None = None
+    ) -> None:
         self.solution = solution
         self.seed = seed
         self.backend = backend
+        self.variant = variant
         self._running: dict[Path, LabEnvironment] = {}
 
     def get(self, lab: Lab) -> LabEnvironment:
         env = self._running.get(lab.root)
         if env is None:
             env = LabEnvironment(
-                lab, solution=self.solution, seed=self.seed, backend_name=self.backend
+                lab,
+                solution=self.solution,
+                seed=self.seed,
+                backend_name=self.backend,
+                variant=resolve_variant(lab, self.variant) if self.variant else None,
             )
             self._running[lab.root] = env
             try:
@@ -112,6 +127,7 @@ def lab_factory(pytestconfig: pytest.Config, chaoslab_seed: int) -> Iterator[Lab
         bool(pytestconfig.getoption("--solution")),
         chaoslab_seed,
         str(pytestconfig.getoption("--backend")),
+        pytestconfig.getoption("--variant"),
     )
     try:
         yield factory

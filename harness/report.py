@@ -38,6 +38,7 @@ class Verdict:
     seed: int
     checks: list[CheckOutcome] = field(default_factory=list)
     setup_error: str = ""
+    variant: str = ""  # the wrong or also-correct fix checked in place of the learner's code
 
     @property
     def passed(self) -> int:
@@ -69,7 +70,7 @@ class Verdict:
 def render(verdict: Verdict, lab: Lab, color: bool = False) -> str:
     """What the learner reads after `chaoslab check`."""
     green, red, dim, reset = ("\033[32m", "\033[31m", "\033[2m", "\033[0m") if color else ("",) * 4
-    which = "reference solution" if verdict.solution else "your code"
+    which = verdict.variant or ("reference solution" if verdict.solution else "your code")
     lines = [f"{lab.title}  ({lab.slug}, chapter {lab.chapter}; {which})", ""]
     if verdict.setup_error:
         lines += [f"{red}The lab could not start:{reset}", verdict.setup_error]
@@ -92,7 +93,7 @@ def render(verdict: Verdict, lab: Lab, color: bool = False) -> str:
             f"{red}{verdict.passed} of {total} checks pass.{reset} Seed {verdict.seed} "
             f"(replay with --seed {verdict.seed})."
         )
-        if not verdict.solution:
+        if not verdict.solution and not verdict.variant:
             lines.append(
                 f"Stuck? 'chaoslab hint {lab.slug}' gives a hint; the logs of this run "
                 "are listed by 'chaoslab logs " + lab.slug + "'."
