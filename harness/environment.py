@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Self
 
 from harness.backends import Backend, backend_factory
+from harness.crashpoints import service_env
 from harness.faults import HttpControl
 from harness.lab import CHECKS, Lab, Link, env_name
 from harness.ports import free_ports
@@ -166,6 +167,8 @@ class LabEnvironment:
             address = self.backend.proxy_address(self._proxy_ports[link], from_checks=False)
             env[f"{env_name(link.target)}_URL"] = f"http://{address}"
         env.update(spec.env)
+        # Python services get the crash-point hook on their path (inert until a check arms it).
+        env.update(service_env(self.run.dir, service, spec.env.get("PYTHONPATH", "")))
         return env
 
     def wait_ready(self, service: str) -> float:

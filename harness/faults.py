@@ -14,11 +14,12 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import httpx
 
 from harness._errors import RunError
+from harness.crashpoints import CommitCrashPoint
 from harness.lab import Link
 from harness.service_kit import CONTROL
 from harness.toxiproxy import Stream, Toxic
@@ -186,20 +187,35 @@ class Faults:
         duplicate: bool = False,
         path: str = "/",
         method: str | None = None,
+        nth: int | None = None,
+        crash: Literal["before", "after"] | None = None,
     ) -> _Heal:
         """An HTTP fault in a harness-owned service: answer `status` (429 with `retry_after`),
         add `delay_ms` before the service sees the request or `response_delay_ms` after it
         handled it, or deliver a response twice (`duplicate`), for a `share` of the matching
-        requests or for the `first` N of them."""
+        requests, for the `first` N of them or for the `nth` only. `crash` kills the whole
+        service on a hit: "before" it handles the request, or "after" it did (its answer is
+        never sent); it stays down until `restart` (or the reset between checks)."""
         self._service(service)
         if self.env.lab.learner_owns(service):
             raise ValueError(
                 f"'{service}' is the learner's service; HTTP faults go only in "
                 "services the harness owns (use a network fault instead)"
             )
-        if status is None and not delay_ms and not response_delay_ms and not duplicate:
+        if crash not in (None, "before", "after"):
+            raise ValueError(f"crash is 'before' or 'after', not {crash!r}")
+        if nth is not None and nth < 1:
+            raise ValueError(f"nth counts from 1, not {nth}")
+        if (
+            status is None
+            and not delay_ms
+            and not response_delay_ms
+            and not duplicate
+            and crash is None
+        ):
             raise ValueError(
-                "an HTTP fault needs a status, a delay_ms, a response_delay_ms or duplicate=True"
+                "an HTTP fault needs a status, a delay_ms, a response_delay_ms, "
+                "duplicate=True or a crash"
             )
         rule_id = f"http{next(self._ids)}"
         rule: dict[str, object] = {
@@ -213,6 +229,8 @@ class Faults:
             "delay_ms": delay_ms,
             "response_delay_ms": response_delay_ms,
             "duplicate": duplicate,
+            "nth": nth,
+            "crash": crash,
         }
         parts = []
         if delay_ms:
@@ -225,15 +243,23 @@ class Faults:
             )
         if duplicate:
             parts.append("deliver twice")
-        which = f"first {first}" if first is not None else f"{share:.0%} of"
+        if crash is not None:
+            parts.append(f"crash {crash} handling it")
+        if nth is not None:
+            which = f"request {nth} of"
+        elif first is not None:
+            which = f"first {first}"
+        else:
+            which = f"{share:.0%} of"
         description = f"HTTP {', '.join(parts)} for {which} {method or ''} {path} on {service}"
         control = HttpControl(self.env, service)
-        return _Heal(
-            self,
-            " ".join(description.split()),
-            lambda: control.add(rule),
-            lambda: control.remove(rule_id),
-        )
+
+        def heal() -> None:
+            # A crashed service took its rules with it; there is nothing left to remove.
+            if self.env.backend.handle(service).exit_code() is None:
+                control.remove(rule_id)
+
+        return _Heal(self, " ".join(description.split()), lambda: control.add(rule), heal)
 
     # -- process faults (backend) ---------------------------------------------------------
     def crash(self, service: str, *, restart: bool = True) -> _Heal:
@@ -261,6 +287,36 @@ class Faults:
             return self.env.wait_ready(service)
         finally:
             event.end = self.clock()
+
+    @contextmanager
+    def crash_after_commit(self, service: str, nth: int = 1) -> Iterator[CommitCrashPoint]:
+        """Crash `service` (Python, sqlite3) right after its `nth` database commit from now.
+
+        Yields the point: `point.wait()` blocks until the service died there. On exit the
+        point is disarmed and, if the service died, it is restarted and waited ready."""
+        self._service(service)
+        assert self.env.run is not None
+        point = CommitCrashPoint(
+            self.env.run.dir,
+            service,
+            nth,
+            died=lambda: self.env.backend.handle(service).exit_code() is not None,
+            clock=self.clock,
+        )
+        event = self.timeline.open(point.description, self.clock)
+        point.arm()
+        try:
+            yield point
+        finally:
+            point.disarm()
+            if not point.fired:
+                event.description += " (never reached: no such commit happened)"
+            event.end = self.clock()
+            try:
+                if point.fired and point.wait(timeout=5.0):
+                    self.restart(service)
+            finally:
+                point.clear()
 
     def pause(self, service: str) -> _Heal:
         """SIGSTOP (or docker pause) the service; SIGCONT on exit."""

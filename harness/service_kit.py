@@ -16,9 +16,10 @@ import asyncio
 import json
 import os
 import random
+import sys
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -31,7 +32,9 @@ class HttpFaultRule:
     """One HTTP fault: which requests it hits and what it does to them.
 
     A rule hits requests whose path starts with `path` (and whose method is `method`, if set):
-    the first `first` of them, or else each with probability `share`. A hit request waits
+    only the `nth` of them, or the first `first` of them, or else each with probability
+    `share`. `crash` kills the whole service on a hit, "before" it handles the request or
+    "after" it did (the effect happened; the answer is never sent). A hit request waits
     `delay_ms`, then is answered `status` (with `Retry-After: retry_after` if set) without
     reaching the service; or, with `duplicate`, is served and its response is delivered again
     to the next matching request. `response_delay_ms` holds the answer back after the service
@@ -48,6 +51,8 @@ class HttpFaultRule:
     delay_ms: int = 0
     response_delay_ms: int = 0
     duplicate: bool = False
+    nth: int | None = None
+    crash: str | None = None  # "before" the service handles the request, or "after"
     matched: int = 0
     hits: int = 0
     _replay: list[Message] | None = field(default=None, repr=False)
@@ -93,6 +98,11 @@ class ChaosMiddleware:
             return
         if rule.delay_ms:
             await asyncio.sleep(rule.delay_ms / 1000)
+        if rule.crash == "before":
+            _crash(f"request {rule.matched} on {path}, before handling it")
+        if rule.crash == "after":
+            await self.app(scope, replay_receive, _discard)
+            _crash(f"request {rule.matched} on {path}, after handling it")
         if rule.status is not None:
             headers = [(b"content-type", b"application/json")]
             if rule.retry_after is not None:
@@ -129,11 +139,12 @@ class ChaosMiddleware:
             rule.matched += 1
             if rule._replay is not None:
                 return rule
-            hit = (
-                rule.matched <= rule.first
-                if rule.first is not None
-                else (self.random.random() < rule.share)
-            )
+            if rule.nth is not None:
+                hit = rule.matched == rule.nth
+            elif rule.first is not None:
+                hit = rule.matched <= rule.first
+            else:
+                hit = self.random.random() < rule.share
             if hit:
                 rule.hits += 1
                 return rule
@@ -184,6 +195,18 @@ class ChaosMiddleware:
             await _respond(send, 200, {"removed": rule_id})
         else:
             await _respond(send, 404, {"error": f"no control route {method} {path}"})
+
+
+def _crash(where: str) -> NoReturn:
+    """Die at once, like kill -9: no answer, no cleanup (os._exit also works as a container's
+    pid 1, which cannot send itself SIGKILL)."""
+    sys.stderr.write(f"chaoslab: crash point: died at {where}\n")
+    sys.stderr.flush()
+    os._exit(137)
+
+
+async def _discard(message: Message) -> None:
+    """A `send` that drops the answer: the crash comes before it leaves."""
 
 
 def with_chaos(app: ASGIApp) -> ChaosMiddleware:

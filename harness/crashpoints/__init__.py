@@ -1,0 +1,105 @@
+"""Crash points: crash a lab's service at a point in its own execution, not at a moment in time.
+
+A kill at a moment rarely lands in the microseconds between two commits; a crash point does,
+every run. For Python services that use sqlite3: right after the service's Nth database commit
+counted from arming (`site/sitecustomize.py`, put on every service's path by the environment,
+armed through a file named by `$CHAOSLAB_CRASHPOINT`). Harness-owned services crash on their
+Nth request on a route through an HTTP fault rule instead (`Faults.http(crash=...)`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+SITE = Path(__file__).resolve().parent / "site"
+ARM_VARIABLE = "CHAOSLAB_CRASHPOINT"
+
+
+def install(run_dir: Path) -> Path:
+    """Copy the service-side hook into the run's folder (mounted in containers too)."""
+    site = run_dir / "site"
+    if not (site / "sitecustomize.py").is_file():
+        site.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(SITE / "sitecustomize.py", site / "sitecustomize.py")
+    return site
+
+
+def service_env(run_dir: Path, service: str, pythonpath: str = "") -> dict[str, str]:
+    """The variables that let the harness arm a crash point in `service`."""
+    site = str(install(run_dir))
+    return {
+        "PYTHONPATH": os.pathsep.join(p for p in (site, pythonpath) if p),
+        ARM_VARIABLE: str(arm_file(run_dir, service)),
+    }
+
+
+def arm_file(run_dir: Path, service: str) -> Path:
+    return run_dir / "crashpoints" / f"{service}.json"
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+class CommitCrashPoint:
+    """An armed "crash right after the Nth database commit" in one service.
+
+    `died` tells whether the service process has exited (the backend's view), so that `wait`
+    returns only once the crash really happened, not merely once the file was renamed."""
+
+    def __init__(
+        self,
+        run_dir: Path,
+        service: str,
+        nth: int,
+        died: Callable[[], bool],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if nth < 1:
+            raise ValueError(f"nth must be 1 or more, not {nth}")
+        self.service = service
+        self.nth = nth
+        self._file = arm_file(run_dir, service)
+        self._fired_file = self._file.with_name(self._file.name + ".fired")
+        self._died = died
+        self._clock = clock
+
+    @property
+    def description(self) -> str:
+        return f"{self.service} crashes right after its {_ordinal(self.nth)} database commit"
+
+    def arm(self) -> None:
+        self._file.parent.mkdir(parents=True, exist_ok=True)
+        self._fired_file.unlink(missing_ok=True)
+        spec = {"id": uuid.uuid4().hex, "after_commits": self.nth}
+        scratch = self._file.with_suffix(".tmp")
+        scratch.write_text(json.dumps(spec))
+        os.replace(scratch, self._file)  # the service never reads half a file
+
+    def disarm(self) -> None:
+        self._file.unlink(missing_ok=True)
+
+    @property
+    def fired(self) -> bool:
+        """Whether the service reached the point (and so crashed there)."""
+        return self._fired_file.exists()
+
+    def wait(self, timeout: float = 10.0, poll: float = 0.02) -> bool:
+        """Block until the service died at the point; False if it did not within `timeout`."""
+        deadline = self._clock() + timeout
+        while self._clock() < deadline:
+            if self.fired and self._died():
+                return True
+            time.sleep(poll)
+        return self.fired and self._died()
+
+    def clear(self) -> None:
+        self.disarm()
+        self._fired_file.unlink(missing_ok=True)
