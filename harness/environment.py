@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -110,7 +112,14 @@ class LabEnvironment:
         return self
 
     def stop(self) -> None:
-        """Stop everything and remove the run's folder; keeps a copy of the logs. Idempotent."""
+        """Stop everything and remove the run's folder; keeps a copy of the logs. Idempotent.
+
+        Ctrl-C or SIGTERM during the teardown waits until it is done, then takes effect: an
+        interrupted teardown would leave what it had not yet stopped."""
+        with signals_deferred():
+            self._stop()
+
+    def _stop(self) -> None:
         if self._backend is not None:
             self._backend.close()
             self._backend = None
@@ -218,6 +227,31 @@ class LabEnvironment:
         keep = logs_dir(self.lab.slug)
         shutil.rmtree(keep, ignore_errors=True)
         shutil.copytree(logs, keep, dirs_exist_ok=True)
+
+
+_DEFERRED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+@contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold SIGINT, SIGTERM and SIGHUP until the block ends, then deliver them to the handlers
+    that were in place. Only the main thread can set handlers; elsewhere this does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+
+    def hold(signum: int, frame: object) -> None:
+        pending.append(signum)
+
+    previous = {sig: signal.signal(sig, hold) for sig in _DEFERRED}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, signal.SIG_DFL if handler is None else handler)
+        for signum in dict.fromkeys(pending):
+            signal.raise_signal(signum)
 
 
 def logs_dir(slug: str) -> Path:

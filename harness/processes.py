@@ -14,7 +14,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from harness.runs import RUN_ENV
+from harness.runs import OWNER_ENV, RUN_ENV, Owner
 
 _PR_SET_PDEATHSIG = 1
 
@@ -46,7 +46,11 @@ class ChildProcess:
         self.argv = list(argv)
         self.log = log
         self.cwd = cwd
-        self.env = {**(env if env is not None else os.environ), RUN_ENV: run_id}
+        self.env = {
+            **(env if env is not None else os.environ),
+            RUN_ENV: run_id,
+            OWNER_ENV: Owner.me().label(),  # lets any later reaper prove this run dead
+        }
         self._popen: subprocess.Popen[bytes] | None = None
 
     def start(self) -> ChildProcess:

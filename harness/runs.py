@@ -1,42 +1,47 @@
 """A run's identity, its temp folder, and the reaper of runs whose harness died.
 
-Everything a run starts carries `CHAOSLAB_RUN=<id>` in its environment (the process backend's
-label, as a container label is Docker's). A run registers itself before it starts anything and
-unregisters after it has stopped everything, so at the next start any process, folder or
-container whose run's owner is gone is a leftover and is reaped (testcontainers' Ryuk, without a
-sidecar).
+Everything a run starts carries two labels: `CHAOSLAB_RUN=<id>` and `CHAOSLAB_OWNER=<owner>`
+in a process's environment, `chaoslab.run` and `chaoslab.owner` on a container. The owner
+label names the harness process exactly (machine, boot, pid namespace, pid and the pid's start
+time), so the reaper decides from the label alone whether the run is dead: it reaps only what
+it can prove dead, never a run merely absent from this user's registry (another terminal,
+another TMPDIR, another CI job), and never another user's processes or folders. A run also
+registers itself (in `$TMPDIR/chaoslab-registry-<uid>/`) before it makes its temp folder, so
+its folder is judged the same way (testcontainers' Ryuk, without a sidecar).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import secrets
 import shutil
 import signal
+import socket
 import tempfile
-from collections.abc import Callable, Container, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 RUN_ENV = "CHAOSLAB_RUN"
+OWNER_ENV = "CHAOSLAB_OWNER"
 _DIR_PREFIX = "chaoslab-run-"
 
-# Extra reapers (the docker backend registers one) called with the ids of dead runs.
-_reapers: list[Callable[[Container[str]], None]] = []
+# Extra reapers (the docker backend registers one), called at every reap.
+_reapers: list[Callable[[], None]] = []
 
 
-def register_reaper(reaper: Callable[[Container[str]], None]) -> None:
-    """Add a reaper (the docker backend's); it is called with the live runs (`id in live`)."""
+def register_reaper(reaper: Callable[[], None]) -> None:
+    """Add a reaper (the docker backend's); it judges its own labels with `Owner`."""
     if reaper not in _reapers:
         _reapers.append(reaper)
 
 
 def registry() -> Path:
     """Live runs, one file each; beside the runs' temp folders, because the reaper judges
-    processes and folders machine-wide and must see every run of this user, whatever its
-    XDG_CACHE_HOME."""
+    this temp folder's run folders and must see every run of this user that uses it."""
     path = Path(tempfile.gettempdir()) / f"chaoslab-registry-{os.getuid()}"
     path.mkdir(parents=True, exist_ok=True)
     return path
@@ -51,6 +56,64 @@ def process_start_time(pid: int) -> str | None:
     return stat.rsplit(")", 1)[1].split()[19]
 
 
+@functools.cache
+def _boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return "-"
+
+
+def _pid_namespace(pid: int | str = "self") -> str:
+    try:
+        return os.readlink(f"/proc/{pid}/ns/pid").removeprefix("pid:").strip("[]")
+    except OSError:
+        return "-"
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The harness process that owns a run, named so that any later process can tell for
+    certain whether it is still the same process: a pid alone can be reused."""
+
+    host: str
+    boot: str
+    pidns: str
+    pid: int
+    start: str | None
+
+    @classmethod
+    def me(cls) -> Owner:
+        pid = os.getpid()
+        return cls(socket.gethostname(), _boot_id(), _pid_namespace(), pid, process_start_time(pid))
+
+    def label(self) -> str:
+        return f"{self.host}/{self.boot}/{self.pidns}/{self.pid}/{self.start or '-'}"
+
+    @classmethod
+    def parse(cls, label: object) -> Owner | None:
+        if not isinstance(label, str):
+            return None
+        parts = label.rsplit("/", 4)
+        if len(parts) != 5 or not parts[3].isdigit():
+            return None
+        host, boot, pidns, pid, start = parts
+        return cls(host, boot, pidns, int(pid), None if start == "-" else start)
+
+    def provably_dead(self) -> bool:
+        """True only when this owner is certainly gone; unknowable counts as alive."""
+        here = Owner.me()
+        if self.host != here.host:
+            return False  # another machine or container: its pids mean nothing here
+        if self.boot != here.boot and "-" not in (self.boot, here.boot):
+            return True  # this machine has rebooted since: every process of then is gone
+        if self.pidns != here.pidns:
+            return False  # another pid namespace: its pids mean nothing here
+        if self.start is None:  # no /proc: a live pid is the best evidence there is
+            return not pid_alive(self.pid)
+        return process_start_time(self.pid) != self.start
+
+
 @dataclass
 class Run:
     """One run of a lab: an id, a temp folder, and its entry in the registry."""
@@ -62,9 +125,9 @@ class Run:
     def create(cls) -> Run:
         reap_stale()
         run_id = secrets.token_hex(4)
-        me = os.getpid()
+        owner = Owner.me()
         # Registered before the folder exists, so a concurrent reaper never takes it for litter.
-        entry = {"owner_pid": me, "owner_start": process_start_time(me)}
+        entry = {"owner": owner.label(), "owner_pid": owner.pid, "owner_start": owner.start}
         path = registry() / f"{run_id}.json"
         partial = path.with_suffix(".tmp")
         partial.write_text(json.dumps(entry))
@@ -73,20 +136,14 @@ class Run:
         return cls(run_id, directory)
 
     def close(self) -> None:
-        """Remove the folder and the registry entry; call after everything is stopped."""
+        """Remove the folder and the registry entry; call after everything is stopped.
+
+        First a sweep by the run's label: a service may have forked a grandchild into a
+        session of its own, out of reach of its process group."""
+        kill_run_processes(self.id)
         shutil.rmtree(self.dir, ignore_errors=True)
         with contextlib.suppress(FileNotFoundError):
             (registry() / f"{self.id}.json").unlink()
-
-
-def _owner_alive(entry: dict[str, object]) -> bool:
-    pid = entry.get("owner_pid")
-    if not isinstance(pid, int):
-        return False
-    started = entry.get("owner_start")
-    if started is None:  # no /proc: a live pid is the best evidence there is
-        return pid_alive(pid)
-    return process_start_time(pid) == started
 
 
 def pid_alive(pid: int) -> bool:
@@ -103,76 +160,105 @@ def pid_alive(pid: int) -> bool:
         return True
 
 
+@dataclass(frozen=True)
+class LabelledProcess:
+    """A process some chaoslab run started, as its labels and the kernel describe it."""
+
+    pid: int
+    run: str
+    owner: Owner | None
+    uid: int
+
+
 def labelled_processes() -> Iterator[tuple[int, str]]:
     """(pid, run id) of every process on this machine that a chaoslab run started."""
-    needle = f"{RUN_ENV}=".encode()
+    for process in run_processes():
+        yield process.pid, process.run
+
+
+def run_processes() -> Iterator[LabelledProcess]:
+    """Every process on this machine that carries a chaoslab run label."""
+    run_needle, owner_needle = f"{RUN_ENV}=".encode(), f"{OWNER_ENV}=".encode()
     me = str(os.getpid())
     proc_root = Path("/proc")
-    if not proc_root.is_dir():  # not Linux: the reaper relies on the registry alone
+    if not proc_root.is_dir():  # not Linux: nothing to scan
         return
     for proc in proc_root.iterdir():
         if not proc.name.isdigit() or proc.name == me:
             continue
         try:
             environ = (proc / "environ").read_bytes()
+            uid = proc.stat().st_uid
         except OSError:
             continue
+        run, owner = None, None
         for item in environ.split(b"\0"):
-            if item.startswith(needle):
-                yield int(proc.name), item[len(needle) :].decode(errors="replace")
-                break
+            if item.startswith(run_needle):
+                run = item[len(run_needle) :].decode(errors="replace")
+            elif item.startswith(owner_needle):
+                owner = Owner.parse(item[len(owner_needle) :].decode(errors="replace"))
+        if run is not None:
+            yield LabelledProcess(int(proc.name), run, owner, uid)
+
+
+def _kill_group_and_process(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(os.getpgid(pid), signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, signal.SIGKILL)
 
 
 def kill_run_processes(run_id: str) -> None:
-    """SIGKILL every process (and its group) labelled with `run_id`."""
-    for pid, owner in labelled_processes():
-        if owner != run_id:
-            continue
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(os.getpgid(pid), signal.SIGKILL)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, signal.SIGKILL)
-
-
-class LiveRuns:
-    """`run_id in live` asks the registry at that moment, not from a snapshot: a run that
-    registers while the reaper works is never taken for litter."""
-
-    def __contains__(self, run_id: object) -> bool:
-        return isinstance(run_id, str) and is_live(run_id)
+    """SIGKILL every process (and its group) of this user labelled with `run_id`."""
+    for process in run_processes():
+        if process.run == run_id and process.uid == os.getuid():
+            _kill_group_and_process(process.pid)
 
 
 def is_live(run_id: str) -> bool:
-    """True while the run's registry entry exists and its owner process is alive."""
+    """True while the run's registry entry exists and its owner is not provably dead."""
     try:
         entry = json.loads((registry() / f"{run_id}.json").read_text())
     except (OSError, ValueError):
         return False
-    return isinstance(entry, dict) and _owner_alive(entry)
+    if not isinstance(entry, dict):
+        return False
+    owner = Owner.parse(entry.get("owner"))
+    if owner is None:  # an entry of an older harness: pid and start time
+        pid, started = entry.get("owner_pid"), entry.get("owner_start")
+        if not isinstance(pid, int):
+            return False
+        return pid_alive(pid) if started is None else process_start_time(pid) == started
+    return not owner.provably_dead()
 
 
 def reap_stale() -> set[str]:
-    """Reap the leftovers of runs whose owner died; returns their ids.
+    """Reap the leftovers of runs whose owner is provably dead; returns their ids.
 
-    Each decision is made just before its action, against the registry as it is then; a run
-    registers before it makes anything and unregisters after it removed everything, so a live
-    run's folder, processes or containers are never reaped.
+    Processes and containers are judged by their own owner label, at the moment of the
+    action; this temp folder's run folders and registry entries by the registry, which a
+    run writes before it makes its folder and removes after it removed everything.
     """
-    live = LiveRuns()
-    dead = {path.stem for path in registry().glob("*.json") if path.stem not in live}
-    orphans = {run for _, run in labelled_processes() if run not in live}
-    for run_id in dead | orphans:
-        if run_id not in live:
-            kill_run_processes(run_id)
+    reaped = set()
+    for process in run_processes():
+        if process.uid != os.getuid() or process.owner is None:
+            continue  # another user's, or no proof either way: never ours to kill
+        if process.owner.provably_dead():
+            _kill_group_and_process(process.pid)
+            reaped.add(process.run)
     for reaper in _reapers:
-        reaper(live)
+        reaper()
+    dead = {path.stem for path in registry().glob("*.json") if not is_live(path.stem)}
     tmp = Path(tempfile.gettempdir())
     for folder in tmp.glob(f"{_DIR_PREFIX}*"):
         run_id = folder.name[len(_DIR_PREFIX) :].split("-", 1)[0]
-        if run_id not in live:
+        with contextlib.suppress(OSError):
+            if folder.stat().st_uid != os.getuid():
+                continue
+        if not is_live(run_id):
             shutil.rmtree(folder, ignore_errors=True)
     for run_id in dead:
-        if run_id not in live:
+        if not is_live(run_id):
             with contextlib.suppress(FileNotFoundError):
                 (registry() / f"{run_id}.json").unlink()
-    return dead | orphans
+    return reaped | dead

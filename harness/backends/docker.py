@@ -26,7 +26,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Container, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -35,12 +35,13 @@ from harness._errors import RunError, SetupError, ToxiproxyError
 from harness.images import Images, ensure_images
 from harness.lab import ServiceSpec
 from harness.ports import HOST, is_open
-from harness.runs import RUN_ENV, Run, reap_stale, register_reaper
+from harness.runs import OWNER_ENV, RUN_ENV, Owner, Run, reap_stale, register_reaper
 from harness.toxiproxy import ToxiproxyClient
 
 RUN_LABEL = "chaoslab.run"
 SERVICE_LABEL = "chaoslab.service"
 USER_LABEL = "chaoslab.user"  # the engine may be shared: reap only this user's runs
+OWNER_LABEL = "chaoslab.owner"  # the harness process, exactly: reap only what is provably dead
 TOXIPROXY = "toxiproxy"  # the Toxiproxy container's name on the run network
 TOXIPROXY_API_PORT = 8474
 PUBLISHED_ENV = "CHAOSLAB_DOCKER_PUBLISHED"
@@ -244,6 +245,7 @@ class DockerBackend:
             "PATH": CONTAINER_PATH,  # the host's PATH (a venv) means nothing in the image
             "HOME": "/tmp",  # the host's HOME is not mounted; the user may have no passwd entry
             RUN_ENV: self.run.id,
+            OWNER_ENV: Owner.me().label(),
         }
         mounts = {str(self.run.dir): {"bind": str(self.run.dir), "mode": "rw"}}
         if not self.workdir.is_relative_to(self.run.dir):
@@ -337,7 +339,11 @@ class DockerBackend:
 
     # -- internals -----------------------------------------------------------------------------
     def _labels(self, service: str | None = None) -> dict[str, str]:
-        labels = {RUN_LABEL: self.run.id, USER_LABEL: str(os.getuid())}
+        labels = {
+            RUN_LABEL: self.run.id,
+            USER_LABEL: str(os.getuid()),
+            OWNER_LABEL: Owner.me().label(),
+        }
         if service is not None:
             labels[SERVICE_LABEL] = service
         return labels
@@ -475,8 +481,9 @@ def _remove_labelled(
 _reaped = False
 
 
-def reap_leftovers(live: Container[str]) -> None:
-    """The reaper `harness.runs` calls: remove containers and networks of runs not live."""
+def reap_leftovers() -> None:
+    """The reaper `harness.runs` calls: remove this user's containers and networks whose
+    owner is provably dead (never those of a run merely unknown to this harness)."""
     global _reaped
     _reaped = True
     try:
@@ -486,9 +493,14 @@ def reap_leftovers(live: Container[str]) -> None:
     with contextlib.closing(client):
         _remove_labelled(
             client,
-            lambda labels: labels.get(RUN_LABEL) not in live,
+            _owner_dead,
             f"{USER_LABEL}={os.getuid()}",
         )
+
+
+def _owner_dead(labels: Mapping[str, str]) -> bool:
+    owner = Owner.parse(labels.get(OWNER_LABEL))
+    return owner is not None and owner.provably_dead()
 
 
 def _reap_once() -> None:

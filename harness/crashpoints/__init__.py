@@ -33,8 +33,10 @@ def install(run_dir: Path) -> Path:
 def service_env(run_dir: Path, service: str, pythonpath: str = "") -> dict[str, str]:
     """The variables that let the harness arm a crash point in `service`."""
     site = str(install(run_dir))
+    # The service runs in the harness's Python environment: keep the harness's own path too.
+    inherited = os.environ.get("PYTHONPATH", "")
     return {
-        "PYTHONPATH": os.pathsep.join(p for p in (site, pythonpath) if p),
+        "PYTHONPATH": os.pathsep.join(p for p in (site, pythonpath, inherited) if p),
         ARM_VARIABLE: str(arm_file(run_dir, service)),
     }
 

@@ -35,16 +35,25 @@ def sandbox(monkeypatch, tmp_path):
     monkeypatch.setattr(tempfile, "tempdir", str(tmp))
     registry = tmp / f"chaoslab-registry-{os.getuid()}"
     box = SimpleNamespace(registry=registry, tmp=tmp, processes=[], killed=[])
-    monkeypatch.setattr(runs, "labelled_processes", lambda: iter(box.processes))
-    monkeypatch.setattr(runs, "kill_run_processes", box.killed.append)
+    monkeypatch.setattr(runs, "run_processes", lambda: iter(box.processes))
+    monkeypatch.setattr(runs, "_kill_group_and_process", box.killed.append)
     monkeypatch.setattr(runs, "_reapers", [])
     return box
+
+
+def _owner(pid, start):
+    me = runs.Owner.me()
+    return runs.Owner(me.host, me.boot, me.pidns, pid, start)
+
+
+def _process(pid, run_id, owner, uid=None):
+    return runs.LabelledProcess(pid, run_id, owner, os.getuid() if uid is None else uid)
 
 
 def _register(sandbox, run_id, owner_pid, owner_start):
     sandbox.registry.mkdir(parents=True, exist_ok=True)
     entry = sandbox.registry / f"{run_id}.json"
-    entry.write_text(json.dumps({"owner_pid": owner_pid, "owner_start": owner_start}))
+    entry.write_text(json.dumps({"owner": _owner(owner_pid, owner_start).label()}))
     folder = sandbox.tmp / f"chaoslab-run-{run_id}-x1y2"
     (folder / "logs").mkdir(parents=True)
     (folder / "logs" / "api.log").write_text("started\n")
@@ -77,7 +86,6 @@ def test_reap_removes_the_entry_and_folder_of_a_run_whose_owner_died(sandbox):
     assert reaped == {"deadbeef"}
     assert not entry.exists()
     assert not folder.exists()
-    assert sandbox.killed == ["deadbeef"]
 
 
 def test_reap_keeps_a_live_run(sandbox):
@@ -122,30 +130,82 @@ def test_reap_removes_run_folders_no_live_run_owns_and_nothing_else(sandbox):
     assert unrelated.exists()
 
 
-def test_reap_kills_labelled_processes_of_runs_that_are_not_live(sandbox):
-    _register_live(sandbox, "11111111")
-    sandbox.processes = [(4001, "11111111"), (4002, "99999999")]
+def test_reap_kills_processes_whose_owner_is_provably_dead(sandbox):
+    me = runs.Owner.me()
+    sandbox.processes = [
+        _process(4001, "11111111", me),  # a live run of this harness
+        _process(4002, "99999999", _owner(_dead_pid(), "12345")),  # its owner died
+        _process(4003, "88888888", _owner(os.getpid(), "1")),  # its owner's pid was reused
+    ]
 
     reaped = runs.reap_stale()
 
-    assert reaped == {"99999999"}
-    assert sandbox.killed == ["99999999"]
+    assert reaped == {"99999999", "88888888"}
+    assert sandbox.killed == [4002, 4003]
 
 
-def test_reap_calls_registered_reapers_with_the_live_runs(sandbox, monkeypatch):
-    _register_live(sandbox, "11111111")
+@pytest.mark.parametrize(
+    "why",
+    [
+        "not in this user's registry",
+        "another user's",
+        "another machine",
+        "another pid namespace",
+        "no owner label",
+    ],
+)
+def test_reap_never_kills_what_it_cannot_prove_dead(sandbox, why):
+    # A live run that uses another TMPDIR has no entry in this registry: it is still alive.
+    me = runs.Owner.me()
+    dead = _owner(_dead_pid(), "12345")
+    process = {
+        "not in this user's registry": _process(4001, "77777777", me),
+        "another user's": _process(4001, "77777777", dead, uid=os.getuid() + 1),
+        "another machine": _process(
+            4001, "77777777", runs.Owner("elsewhere", me.boot, me.pidns, dead.pid, "1")
+        ),
+        "another pid namespace": _process(
+            4001, "77777777", runs.Owner(me.host, me.boot, "4026530000", dead.pid, "1")
+        ),
+        "no owner label": _process(4001, "77777777", None),
+    }[why]
+    sandbox.processes = [process]
+
+    assert runs.reap_stale() == set()
+    assert sandbox.killed == []
+
+
+def test_an_owner_of_an_earlier_boot_is_dead():
+    me = runs.Owner.me()
+    assert runs.Owner(me.host, "an-earlier-boot", me.pidns, me.pid, me.start).provably_dead()
+    assert not me.provably_dead()
+
+
+@pytest.mark.parametrize("label", ["", "nonsense", "a/b/c/notapid/1", None, 42])
+def test_an_unreadable_owner_label_proves_nothing(label):
+    assert runs.Owner.parse(label) is None
+
+
+def test_an_owner_label_round_trips():
+    me = runs.Owner.me()
+    assert runs.Owner.parse(me.label()) == me
+    assert runs.Owner.parse(runs.Owner("h/x", "b", "1", 7, None).label()) == runs.Owner(
+        "h/x", "b", "1", 7, None
+    )
+
+
+def test_reap_calls_registered_reapers(sandbox):
     seen = []
-    runs.register_reaper(seen.append)
-    runs.register_reaper(seen.append)  # registering twice calls it once
+
+    def reaper():
+        seen.append(1)
+
+    runs.register_reaper(reaper)
+    runs.register_reaper(reaper)  # registering twice calls it once
 
     runs.reap_stale()
 
-    assert len(seen) == 1
-    live = seen[0]
-    assert "11111111" in live
-    assert "22222222" not in live
-    _register_live(sandbox, "22222222")  # a run that registers while the reaper works...
-    assert "22222222" in live  # ...is live to it: decisions read the registry when made
+    assert seen == [1]
 
 
 def test_a_run_registering_mid_reap_keeps_its_folder(sandbox, monkeypatch):
@@ -154,10 +214,9 @@ def test_a_run_registering_mid_reap_keeps_its_folder(sandbox, monkeypatch):
         _register_live(sandbox, "33333333")
         return iter(())
 
-    monkeypatch.setattr(runs, "labelled_processes", scan_while_a_run_registers)
+    monkeypatch.setattr(runs, "run_processes", scan_while_a_run_registers)
     runs.reap_stale()
     assert list(sandbox.tmp.glob("chaoslab-run-33333333-*"))
-    assert "33333333" not in sandbox.killed
 
 
 def test_reap_removes_an_entry_without_a_start_time_whose_owner_died(sandbox):
@@ -167,12 +226,21 @@ def test_reap_removes_an_entry_without_a_start_time_whose_owner_died(sandbox):
     assert not entry.exists()
 
 
+def test_reap_reads_an_older_harness_entry(sandbox):
+    sandbox.registry.mkdir(parents=True, exist_ok=True)
+    old = sandbox.registry / "0ldf0rm0.json"
+    old.write_text(json.dumps({"owner_pid": _dead_pid(), "owner_start": "5"}))
+    assert runs.reap_stale() == {"0ldf0rm0"}
+    assert not old.exists()
+
+
 # -- Run ---------------------------------------------------------------------------------------
 def test_run_registers_itself_and_makes_its_folder_then_closes_clean(sandbox):
     run = runs.Run.create()
 
     entry = sandbox.registry / f"{run.id}.json"
     assert json.loads(entry.read_text()) == {
+        "owner": runs.Owner.me().label(),
         "owner_pid": os.getpid(),
         "owner_start": runs.process_start_time(os.getpid()),
     }
