@@ -1,7 +1,9 @@
 """ledger: the book of record. It writes down every entry it is sent, and shows them all.
 
 Owned by the lab, not by you: it trusts payments completely, so every entry it receives is money
-taken from a customer. The checks read GET /entries to see what was really charged.
+taken from a customer. The checks read GET /entries to see what was really charged, and can
+hold back its answers (harness.service_kit.with_chaos): the entry is written, payments does not
+know yet.
 """
 
 import os
@@ -11,6 +13,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+from harness.service_kit import with_chaos
 
 entries: list[dict[str, object]] = []
 
@@ -30,12 +34,14 @@ async def list_entries(request: Request) -> JSONResponse:
     return JSONResponse(entries)
 
 
-app = Starlette(
-    routes=[
-        Route("/health", health),
-        Route("/entries", add_entry, methods=["POST"]),
-        Route("/entries", list_entries, methods=["GET"]),
-    ]
+app = with_chaos(
+    Starlette(
+        routes=[
+            Route("/health", health),
+            Route("/entries", add_entry, methods=["POST"]),
+            Route("/entries", list_entries, methods=["GET"]),
+        ]
+    )
 )
 
 if __name__ == "__main__":

@@ -38,6 +38,13 @@ db.execute(
         answer      TEXT
     )"""
 )
+# A claim still without an answer was in flight when payments last stopped: the ledger may or
+# may not have charged it, and nobody can tell which. Refuse its retries for good; never
+# charge it again.
+db.execute(
+    "UPDATE idempotency_keys SET status = 409, answer = ? WHERE status IS NULL",
+    (json.dumps({"error": "an earlier attempt with this Idempotency-Key was interrupted"}),),
+)
 
 
 async def health(request: Request) -> JSONResponse:

@@ -3,8 +3,10 @@ against what the ledger wrote down.
 
 Checks 1 and 2 judge one scenario, run once for the module: four clients charge orders through
 payments while its answers first arrive after the clients' timeout, then are cut off by a reset.
-Each client retries a charge with the same key and body until it gets an answer. Checks 3 to 5
-each try one thing: a reused key, duplicates at the same moment, a retry after a crash.
+Each client retries a charge with the same key and body until it gets an answer. Checks 3 to 6
+each try one thing: a reused key, duplicates at the same moment, a retry after a crash, and a
+crash in the middle of a charge (at a crash point right after payments' first commit, and while
+the ledger, having written the entry, holds its answer).
 """
 
 import itertools
@@ -35,10 +37,20 @@ from harness import (
 
 CLIENT_TIMEOUT = 0.5  # seconds the scenario's clients wait for an answer before retrying
 SLOW_ANSWERS_MS = 1000  # latency on payments' answers: twice the clients' timeout
-CHARGE_DEADLINE = 6.0  # seconds a client keeps retrying one charge (the faults last ~3 s)
+# Every charge started in a phase loses at least one answer there: each phase is longer than
+# a timeout plus a pause between attempts.
+CALM = 0.2  # seconds before the faults and after them
+SLOW_PHASE = 1.0  # seconds of slow answers
+RESET_PHASE = 0.8  # seconds of answers cut off by a reset
+CHARGE_DEADLINE = 6.0  # seconds a client keeps retrying one charge (the faults last ~2 s)
 RETRY_STATUSES = {409, 500, 502, 503, 504}
 SUCCESS = {200, 201}
 REJECTED = {409, 422}
+# Check 6: the ledger holds its answer this long after writing the entry, while the check
+# (polling every 10 ms) sees the entry and kills payments; ample, and short enough that the
+# held answer is over before the run ends.
+LEDGER_HOLD_MS = 1000
+ENTRY_WAIT = 2.0  # seconds the first attempt may take to reach the ledger
 
 
 # -- the client's side of the protocol -------------------------------------------------------
@@ -105,6 +117,16 @@ def ledger_entries(lab: LabEnvironment, order: str | None = None) -> list[dict[s
     return [e for e in entries if order is None or e["order"] == order]
 
 
+def wait_for_entry(lab: LabEnvironment, order: str, timeout: float) -> bool:
+    """Whether the ledger wrote an entry for `order` within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if ledger_entries(lab, order):
+            return True
+        time.sleep(0.01)
+    return False
+
+
 def listed(entries: list[dict[str, Any]]) -> str:
     """Ledger entries in words: `charge 7 of 500`, or `3 charges of 500: 7, 9, 12`."""
     if len(entries) <= 1:
@@ -163,12 +185,12 @@ def retried(lab_module: LabEnvironment, chaoslab_seed: int) -> Retried:
         clients=4,
         timeout=CLIENT_TIMEOUT,
     ) as run:
-        time.sleep(0.3)
+        time.sleep(CALM)
         with faults.latency("checks -> payments", SLOW_ANSWERS_MS):
-            time.sleep(1.5)
+            time.sleep(SLOW_PHASE)
         with faults.reset("checks -> payments"):
-            time.sleep(1.2)
-        time.sleep(0.3)
+            time.sleep(RESET_PHASE)
+        time.sleep(CALM)
         history = run.stop()
     return Retried(history, ledger_entries(lab_module), faults.timeline)
 
@@ -211,29 +233,39 @@ def test_3_a_reused_key_with_a_different_body_is_rejected(
 ) -> None:
     key = new_key(chaoslab_seed, "reused")
     first_body = {"order": "c-reuse-1", "amount": 500}
-    second_body = {"order": "c-reuse-2", "amount": 12_000}
+    # Each reuse differs in one field: a fingerprint must cover the whole body, not the order.
+    reuses = [{"order": "c-reuse-1", "amount": 12_000}, {"order": "c-reuse-2", "amount": 500}]
     with httpx.Client(trust_env=False) as http:
         first = post_charge(http, lab.url("payments"), key, first_body)
-        second = post_charge(http, lab.url("payments"), key, second_body)
-    charged = ledger_entries(lab, "c-reuse-2")
+        answers = [post_charge(http, lab.url("payments"), key, body) for body in reuses]
+    charged = {order: ledger_entries(lab, order) for order in ("c-reuse-1", "c-reuse-2")}
 
     errors = []
     if not first.charged:
         errors.append(
             f"the first request ({first_body}) was answered {first.describe()}; expected 201"
         )
-    if second.status not in REJECTED:
+    for body, answer in zip(reuses, answers, strict=True):
+        if answer.status not in REJECTED:
+            errors.append(
+                f"the same key with {body} was answered {answer.describe()}; expected 422"
+            )
+    if len(charged["c-reuse-1"]) > 1 or any(e["amount"] != 500 for e in charged["c-reuse-1"]):
         errors.append(
-            f"the second request ({second_body}, same key) was answered "
-            f"{second.describe()}; expected 422"
+            f"the ledger has {listed(charged['c-reuse-1'])} for order c-reuse-1; expected "
+            "one charge of 500"
         )
-    if charged:
-        errors.append(f"order c-reuse-2 was charged anyway: {listed(charged)}")
+    if charged["c-reuse-2"]:
+        errors.append(f"order c-reuse-2 was charged anyway: {listed(charged['c-reuse-2'])}")
     expect(
         CheckResult(
             "a reused key with a different body is rejected",
-            "the same key with a different body answered 422 (or 409), and nothing charged",
-            f"answered {second.describe()}; the ledger has {listed(charged)} for c-reuse-2",
+            "the same key with another amount, then with another order, answered 422 (or "
+            "409) each time, and nothing charged for either",
+            "answered "
+            + "; ".join(answer.describe() for answer in answers)
+            + f"; the ledger has {listed(charged['c-reuse-1'])} for c-reuse-1 and "
+            f"{listed(charged['c-reuse-2'])} for c-reuse-2",
             errors,
         )
     )
@@ -311,6 +343,99 @@ def test_5_a_retry_after_a_crash_charges_nothing_new(
             "the retry answered with the first attempt's charge, and one charge in the ledger",
             f"first attempt: {lost.describe()}; payments crashed and restarted; retry: "
             f"{retry.describe()}; the ledger has {listed(charged)}",
+            errors,
+        ),
+        during=faults.timeline,
+    )
+
+
+@dataclass
+class Interrupted:
+    """One charge whose payments crashed part-way, and its retry after the restart."""
+
+    order: str
+    crash: str  # where payments crashed, in words
+    first: Answer
+    retry: Answer
+    charged: list[dict[str, Any]]
+
+    def errors(self) -> list[str]:
+        errors = []
+        if len(self.charged) > 1:
+            errors.append(f"order {self.order} charged {len(self.charged)} times; expected 1")
+        elif self.charged and self.retry.is_charge(self.charged[0]):
+            pass
+        elif self.retry.status != 409:
+            expected = f"{describe_charge(self.charged[0])}, or 409" if self.charged else "409"
+            errors.append(
+                f"after a crash {self.crash}, the retry for {self.order} was answered "
+                f"{self.retry.describe()}; the ledger has {listed(self.charged)}; expected "
+                f"{expected}"
+            )
+        return errors
+
+    def describe(self) -> str:
+        return (
+            f"{self.order}: crash {self.crash}; first attempt {self.first.describe()}; retry "
+            f"{self.retry.describe()}; the ledger has {listed(self.charged)}"
+        )
+
+
+def test_6_a_crash_in_the_middle_of_a_charge_charges_at_most_once(
+    lab: LabEnvironment, faults: Faults, chaoslab_seed: int
+) -> None:
+    url = lab.url("payments")
+    acts = []
+    with httpx.Client(trust_env=False) as http:
+        # Act 1: payments dies right after its first database commit for the charge (the
+        # claim, in a fix that claims before it calls the ledger).
+        key = new_key(chaoslab_seed, "claimed")
+        body = {"order": "c-claimed", "amount": 1700}
+        with faults.crash_after_commit("payments", nth=1) as point:
+            first = post_charge(http, url, key, body)
+            crashed = point.fired and point.wait(timeout=5.0)
+        crash = (
+            "right after its first database commit"
+            if crashed
+            else "never happened (payments made no database commit while charging)"
+        )
+        retry = post_charge(http, url, key, body)
+        acts.append(Interrupted("c-claimed", crash, first, retry, ledger_entries(lab, "c-claimed")))
+
+        # Act 2: the ledger writes the entry, then holds its answer; payments dies waiting.
+        key = new_key(chaoslab_seed, "in-flight")
+        body = {"order": "c-in-flight", "amount": 3300}
+        with (
+            ThreadPoolExecutor(1) as pool,
+            faults.http(
+                "ledger", path="/entries", method="POST", response_delay_ms=LEDGER_HOLD_MS, first=1
+            ),
+        ):
+            attempt = pool.submit(post_charge, http, url, key, body)
+            written = wait_for_entry(lab, "c-in-flight", timeout=ENTRY_WAIT)
+            if written:
+                faults.kill("payments")
+                faults.restart("payments")
+            first = attempt.result()
+        crash = (
+            "while the ledger held its answer"
+            if written
+            else f"never happened (the ledger got no entry within {ENTRY_WAIT:g} s)"
+        )
+        retry = post_charge(http, url, key, body)
+        acts.append(
+            Interrupted("c-in-flight", crash, first, retry, ledger_entries(lab, "c-in-flight"))
+        )
+
+    errors = [error for act in acts for error in act.errors()]
+    if not written:
+        errors.append(f"the first attempt for c-in-flight was answered {first.describe()}; {crash}")
+    expect(
+        CheckResult(
+            "a crash in the middle of a charge charges at most once",
+            "after each crash, at most one charge in the ledger, and the retry answered with "
+            "that charge, or 409",
+            "; ".join(act.describe() for act in acts),
             errors,
         ),
         during=faults.timeline,

@@ -1,0 +1,97 @@
+"""payments: takes a charge from a client and records it in the ledger, once per idempotency key.
+
+Every key is claimed in SQLite, with a fingerprint of the body, before the ledger is called: a
+request whose key is already there was charged already, and is answered so without charging.
+
+Wrong: it keeps the key but not the answer, so a retry is told "already charged" without the
+charge it asked about.
+Rejected by: test_2_every_answer_agrees_with_the_ledger, test_4_concurrent_duplicates_charge_once,
+    test_5_a_retry_after_a_crash_charges_nothing_new,
+    test_6_a_crash_in_the_middle_of_a_charge_charges_at_most_once
+"""
+
+import hashlib
+import json
+import os
+import sqlite3
+from pathlib import Path
+
+import httpx
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+LEDGER_URL = os.environ["LEDGER_URL"]
+DATABASE = Path(os.environ["STATE_DIR"]) / "payments.db"
+
+db = sqlite3.connect(DATABASE, isolation_level=None)
+db.execute(
+    """CREATE TABLE IF NOT EXISTS idempotency_keys (
+        key         TEXT PRIMARY KEY,
+        fingerprint TEXT NOT NULL
+    )"""
+)
+
+
+async def health(request: Request) -> JSONResponse:
+    return JSONResponse({"ok": True})
+
+
+async def create_charge(request: Request) -> JSONResponse:
+    key = request.headers.get("Idempotency-Key")
+    if not key:
+        return JSONResponse({"error": "send an Idempotency-Key header"}, status_code=400)
+    body = await request.json()
+    order, amount = body.get("order"), body.get("amount")
+    if not isinstance(order, str) or not isinstance(amount, int) or amount <= 0:
+        return JSONResponse(
+            {"error": 'expected {"order": "<id>", "amount": <cents, above 0>}'}, status_code=400
+        )
+    fingerprint = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+    # The primary key makes the claim atomic: of two requests with one key, one inserts.
+    claimed = db.execute(
+        "INSERT OR IGNORE INTO idempotency_keys (key, fingerprint) VALUES (?, ?)",
+        (key, fingerprint),
+    ).rowcount
+    if not claimed:
+        (stored_fingerprint,) = db.execute(
+            "SELECT fingerprint FROM idempotency_keys WHERE key = ?", (key,)
+        ).fetchone()
+        if stored_fingerprint != fingerprint:
+            return JSONResponse(
+                {"error": "this Idempotency-Key was used with a different request"},
+                status_code=422,
+            )
+        return JSONResponse(
+            {"order": order, "amount": amount, "status": "already charged"},
+            headers={"Idempotent-Replayed": "true"},
+        )
+
+    try:
+        async with httpx.AsyncClient(timeout=5.0) as ledger:
+            answer = await ledger.post(
+                f"{LEDGER_URL}/entries", json={"order": order, "amount": amount}
+            )
+            answer.raise_for_status()
+    except httpx.HTTPError as exc:
+        db.execute("DELETE FROM idempotency_keys WHERE key = ?", (key,))  # let the retry try
+        return JSONResponse({"error": f"ledger unavailable: {exc!r}"}, status_code=502)
+
+    entry = answer.json()
+    return JSONResponse(
+        {"charge_id": entry["id"], "order": order, "amount": amount}, status_code=201
+    )
+
+
+app = Starlette(
+    routes=[
+        Route("/health", health),
+        Route("/charges", create_charge, methods=["POST"]),
+    ]
+)
+
+if __name__ == "__main__":
+    uvicorn.run(app, host=os.environ["HOST"], port=int(os.environ["PORT"]), log_level="warning")
