@@ -3,7 +3,8 @@
 ChaoslabError                  anything the harness reports to a person
 ├── LabDefinitionError         a lab (its lab.toml or its folder) is invalid: fix the file
 ├── UnknownLabError            no lab has that name
-├── SetupError                 a tool is missing or broken (toxiproxy-server, docker)
+├── UsageError                 the command line asks for what cannot be done (--json into no folder)
+├── SetupError                 a tool is missing or broken (toxiproxy-server, docker, the cache)
 └── RunError                   something failed while a lab ran
     ├── ServiceNotReady        a service did not become ready in time
     │   └── PortInUse          ... because another program took its port
@@ -33,6 +34,10 @@ class UnknownLabError(ChaoslabError):
     """The name matches no lab in the catalogue."""
 
 
+class UsageError(ChaoslabError):
+    """An argument or a setting of the command line cannot be used as given."""
+
+
 class SetupError(ChaoslabError):
     """A tool the harness needs is missing or broken."""
 
@@ -46,7 +51,11 @@ class ServiceNotReady(RunError):
 
 
 class PortInUse(ServiceNotReady):
-    """A service could not listen: another program took its port."""
+    """A service could not listen: another program took its port (`port`, when the log says)."""
+
+    def __init__(self, message: str, port: int | None = None) -> None:
+        super().__init__(message)
+        self.port = port
 
 
 class ToxiproxyError(RunError):

@@ -4,30 +4,51 @@ chaoslab list                 the catalogue, with your status
 chaoslab check LAB            run the lab's checks on your code (--solution: on the reference)
 chaoslab hint LAB             the next hint
 chaoslab logs LAB             the services' logs of the last run
+chaoslab up LAB / down        keep a lab running to explore it by hand; stop it
 chaoslab doctor               what is installed, what is missing, and how to fix it
 chaoslab setup                build or find toxiproxy-server
+
+Exit codes: 0 every check passed, 1 a check failed, 2 the lab or the command could not run,
+128 + N when signal N stopped it (130 Ctrl-C, 143 SIGTERM).
 """
 
 from __future__ import annotations
 
+import signal
+from types import FrameType
+from typing import NoReturn
+
+
+def _exit_quietly(signum: int, frame: FrameType | None) -> NoReturn:
+    raise SystemExit(128 + signum)
+
+
+# Ctrl-C or SIGTERM while the imports below load has nothing to stop yet: exit without a
+# traceback. The handlers that were there come back once the imports are done.
+_EARLY = {sig: signal.signal(sig, _exit_quietly) for sig in (signal.SIGINT, signal.SIGTERM)}
+
 import argparse
+import contextlib
+import io
 import json
 import os
-import signal
+import re
 import sys
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from types import FrameType
+from typing import TextIO
 
 import pytest
 
-from harness._errors import ChaoslabError
+from harness._errors import ChaoslabError, SetupError, UsageError
 from harness.backends import BACKENDS
 from harness.environment import LabEnvironment, logs_dir
-from harness.lab import Lab, catalogue, find_lab
+from harness.lab import Lab, find_lab, scan
+from harness.readiness import clip
 from harness.report import CheckOutcome, Verdict, render
-from harness.runs import pid_alive
+from harness.runs import pid_alive, process_start_time, reap_stale
 from harness.tools import (
     TOXIPROXY_VERSION,
     binary_version,
@@ -37,33 +58,163 @@ from harness.tools import (
 )
 from harness.variants import ALSO_CORRECT_DIR, WRONG_DIR, load_variant, resolve_variant
 
+for _sig, _handler in _EARLY.items():
+    signal.signal(_sig, signal.SIG_DFL if _handler is None else _handler)
 
 # -- learner status ------------------------------------------------------------------------
+# What a lab's entry in status.json may hold; anything else makes the entry unreadable.
+_STATUS_FIELDS: dict[str, type] = {
+    "passed": int,
+    "total": int,
+    "ok": bool,
+    "when": str,
+    "hints": int,
+}
+_warned: set[str] = set()
+
+
+def _warn(message: str) -> None:
+    """A problem that does not stop the command: said once, on stderr."""
+    if message not in _warned:
+        _warned.add(message)
+        print(f"chaoslab: warning: {message}", file=sys.stderr)
+
+
 def _status_file() -> Path:
     return cache_root() / "status.json"
 
 
 def _load_status() -> dict[str, dict[str, object]]:
+    """The learner's progress per lab; a damaged file counts as empty, with a warning."""
+    path = _status_file()
     try:
-        data = json.loads(_status_file().read_text())
-    except (OSError, ValueError):
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
         return {}
-    return data if isinstance(data, dict) else {}
+    except NotADirectoryError:
+        return {}  # the cache folder is not a folder: said when something needs to be saved
+    except OSError as exc:
+        _warn(f"cannot read your progress in {path} ({exc.strerror or exc}); showing none.")
+        return {}
+    except ValueError as exc:  # not JSON, or not UTF-8
+        _damaged(path, f"not JSON: {exc}")
+        return {}
+    if not isinstance(data, dict):
+        _damaged(path, f"a JSON {type(data).__name__}, not an object of labs")
+        return {}
+    status: dict[str, dict[str, object]] = {}
+    for slug, entry in data.items():
+        problem = _entry_problem(entry)
+        if problem:
+            _damaged(path, f"the entry of '{slug}' {problem}")
+            return {}
+        status[slug] = entry
+    return status
+
+
+def _entry_problem(entry: object) -> str:
+    if not isinstance(entry, dict):
+        return f"is a {type(entry).__name__}, not an object"
+    for key, kind in _STATUS_FIELDS.items():
+        # type(), not isinstance(): true is not a number of hints
+        if key in entry and type(entry[key]) is not kind:
+            return f"has {key} = {json.dumps(entry[key])}, not a {kind.__name__}"
+    return ""
+
+
+def _damaged(path: Path, why: str) -> None:
+    _warn(
+        f"{path} is not a status file chaoslab can read ({why}); treating it as empty. "
+        "It is rewritten at your next 'check' or 'hint'; delete it to start afresh now."
+    )
 
 
 def _save_status(slug: str, **fields: object) -> None:
+    """Record progress; written to a temp file and renamed, so a reader never sees half."""
     status = _load_status()
     status.setdefault(slug, {}).update(fields)
-    _status_file().parent.mkdir(parents=True, exist_ok=True)
-    _status_file().write_text(json.dumps(status, indent=2))
+    path = _status_file()
+    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_text(json.dumps(status, indent=2) + "\n", encoding="utf-8")
+        os.replace(partial, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            partial.unlink()
+        _warn(
+            f"cannot save your progress in {path} ({exc.strerror or exc}).\n  Fix: set "
+            "XDG_CACHE_HOME to a writable folder (chaoslab keeps its cache in "
+            "$XDG_CACHE_HOME/chaoslab)."
+        )
+
+
+def _require_cache() -> None:
+    """A run keeps its logs and the learner's progress in the cache: check it before a run."""
+    root = cache_root()
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=root, prefix=".probe-"):
+            pass
+    except OSError as exc:
+        raise SetupError(
+            f"cannot write to the cache folder {root} ({exc.strerror or exc}); chaoslab keeps "
+            "each run's logs and your progress there.\n  Fix: set XDG_CACHE_HOME to a writable "
+            "folder (chaoslab uses $XDG_CACHE_HOME/chaoslab), or make that one writable."
+        ) from None
+
+
+def _writable(value: str) -> Path:
+    """The `--json` file, checked before the run so that a verdict is never lost after it."""
+    path = Path(value)
+    if path.is_dir():
+        raise UsageError(
+            f"--json {value}: that is a folder.\n  Fix: give a file name, e.g. "
+            f"--json {path / 'verdict.json'}"
+        )
+    folder = path.parent
+    if not folder.is_dir():
+        raise UsageError(
+            f"--json {value}: the folder {folder} does not exist.\n  Fix: create it first "
+            f"(mkdir -p {folder}) or write the verdict somewhere else."
+        )
+    existed = path.exists()
+    try:
+        with path.open("a", encoding="utf-8"):
+            pass
+    except OSError as exc:
+        raise UsageError(
+            f"--json {value}: cannot write there ({exc.strerror or exc}).\n  Fix: choose a file "
+            "in a folder you can write to."
+        ) from None
+    if not existed:
+        path.unlink(missing_ok=True)
+    return path
+
+
+def _write_verdict(verdict: Verdict, path: Path) -> bool:
+    """Write the JSON verdict; if that fails after all, print it rather than lose it."""
+    try:
+        verdict.write_json(path)
+    except OSError as exc:
+        print(
+            f"chaoslab: cannot write the verdict to {path} ({exc.strerror or exc}); here it "
+            f"is:\n{json.dumps(verdict.to_json(), indent=2)}\n  Fix: write it to a folder you "
+            "can write to (--json FILE).",
+            file=sys.stderr,
+        )
+        return False
+    return True
 
 
 # -- check ---------------------------------------------------------------------------------
 class _Collector:
     """A pytest plugin object that turns reports into a Verdict."""
 
-    def __init__(self, verdict: Verdict) -> None:
+    def __init__(self, verdict: Verdict, lab: Lab) -> None:
         self.verdict = verdict
+        self.lab = lab
+        self.interrupted = False  # by Ctrl-C or a signal, not by pytest's own "Interrupted"
         self._by_id: dict[str, CheckOutcome] = {}
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -82,8 +233,14 @@ class _Collector:
                 self.verdict.setup_error = outcome.message.removeprefix("chaoslab:").strip()
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
-        if report.failed:
-            self.verdict.setup_error = f"the checks could not be loaded:\n{report.longreprtext}"
+        if report.failed and not self.verdict.setup_error:
+            self.verdict.setup_error = _load_error(report, self.lab)
+
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        # pytest stops on collection errors with its own KeyboardInterrupt subclass; only a
+        # real one (Ctrl-C, or SIGTERM through _terminate) is the person stopping the run.
+        if excinfo.type is KeyboardInterrupt:
+            self.interrupted = True
 
 
 def _message(report: pytest.TestReport) -> str:
@@ -96,6 +253,88 @@ def _message(report: pytest.TestReport) -> str:
     return report.longreprtext
 
 
+_FILE_LINE = re.compile(r'File "(?P<file>[^"]+)", line (?P<line>\d+)')
+_FRAME = re.compile(r"^(?P<file>\S[^:]*\.py):(?P<line>\d+): in ")
+
+
+def _load_error(report: pytest.CollectReport, lab: Lab) -> str:
+    """A check file that does not import, told as its file, its line and the error: the
+    frames inside pytest are noise to the person who has to fix the file."""
+    text = report.longreprtext
+    lines = text.splitlines()
+    error = [
+        line[4:] if line.startswith("E   ") else line[2:] for line in lines if line[:2] == "E "
+    ]
+    where: tuple[str, str] | None = None
+    for line in error:
+        match = _FILE_LINE.search(line)
+        if match:
+            where = (match["file"], match["line"])
+    if where is None:
+        for line in lines:
+            match = _FRAME.match(line)
+            if match and _inside(Path(match["file"]), lab.root):
+                where = (match["file"], match["line"])
+    if where is None:
+        where = (str(lab.root / report.nodeid.split("::", 1)[0]), "")
+    file, line_no = where
+    shown = _relative(Path(file), lab.root)
+    at = f"{shown}, line {line_no}" if line_no else shown
+    body = error or lines[-20:]
+    detail = "\n".join(f"    {clip(line)}" for line in body if line.strip())
+    return (
+        f"the checks could not be loaded: {at}\n{detail}\n"
+        f"  Fix: correct {shown}{f' at line {line_no}' if line_no else ''}; the lab's checks "
+        "must import without errors (a lab author's file: if you did not change it, restore it)."
+    )
+
+
+def _inside(path: Path, root: Path) -> bool:
+    try:
+        path.resolve().relative_to(root)
+    except (ValueError, OSError):
+        return False
+    return True
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root).as_posix()
+    except (ValueError, OSError):
+        return str(path)
+
+
+class _StderrRecorder(io.StringIO):
+    """Holds what pytest prints to stderr, so that its usage errors become the verdict's."""
+
+    def __init__(self, real: TextIO) -> None:
+        super().__init__()
+        self._real = real
+
+    def fileno(self) -> int:
+        return self._real.fileno()
+
+
+def _pytest_error(said: str, extra: Sequence[str]) -> str:
+    """What pytest printed when it refused to run, as one message with a fix."""
+    lines = [line.removeprefix("ERROR: ").strip() for line in said.splitlines() if line.strip()]
+    errors = [line for line in lines if "error" in line.lower()]
+    internal = [line for line in lines if line.startswith("INTERNALERROR>")]
+    if internal:
+        last = internal[-1].removeprefix("INTERNALERROR>").strip()
+        return (
+            f"pytest stopped with an internal error: {clip(last)}\n  Fix: run the lab's checks "
+            "with 'python -m pytest <lab>/tests' to see the whole error."
+        )
+    detail = "\n".join(f"    {clip(line)}" for line in (errors or lines)[-5:]) or "    (no reason)"
+    if extra:
+        return (
+            f"pytest refused the arguments after '--' ({' '.join(extra)}):\n{detail}\n"
+            "  Fix: correct or drop them ('python -m pytest --help' lists what pytest takes)."
+        )
+    return f"pytest could not run the checks:\n{detail}\n  Fix: see the error above."
+
+
 def run_checks(
     lab: Lab,
     *,
@@ -106,9 +345,18 @@ def run_checks(
     variant: Path | None = None,
     extra: Sequence[str] = (),
 ) -> Verdict:
-    """Run a lab's checks in this process; returns the verdict."""
+    """Run a lab's checks in this process; returns the verdict.
+
+    A lab that could not run (its checks missing or not importable, pytest refusing an
+    argument) gives a verdict with `setup_error`; Ctrl-C raises KeyboardInterrupt."""
     chosen = seed if seed is not None else int.from_bytes(os.urandom(3), "big")
     verdict = Verdict(lab.slug, solution, chosen, variant=_variant_label(lab, variant))
+    if not lab.checks_dir.is_dir():
+        verdict.setup_error = (
+            f"the lab has no checks: {lab.checks_dir} is not a folder.\n  Fix: restore the "
+            f"lab's tests/ folder (its test_*.py files), e.g. 'git checkout -- {lab.checks_dir}'."
+        )
+        return verdict
     args = [
         str(lab.checks_dir),
         "--seed",
@@ -131,11 +379,32 @@ def run_checks(
     if variant is not None:
         args += ["--variant", str(variant)]
     args += list(extra)
-    code = pytest.main(args, plugins=[_Collector(verdict)])
-    if code == pytest.ExitCode.INTERRUPTED:
+    collector = _Collector(verdict, lab)
+    real_stderr = sys.stderr
+    recorder = _StderrRecorder(real_stderr)
+    sys.stderr = recorder
+    try:
+        code = pytest.main(args, plugins=[collector])
+    finally:
+        sys.stderr = real_stderr
+    said = recorder.getvalue()
+    if collector.interrupted:
+        real_stderr.write(said)
         raise KeyboardInterrupt
-    if code == pytest.ExitCode.NO_TESTS_COLLECTED and not verdict.setup_error:
-        verdict.setup_error = f"no checks found in {lab.checks_dir}"
+    if code in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.INTERNAL_ERROR) or (
+        code == pytest.ExitCode.INTERRUPTED and not verdict.setup_error
+    ):
+        verdict.setup_error = verdict.setup_error or _pytest_error(said, extra)
+        said = ""
+    elif code == pytest.ExitCode.NO_TESTS_COLLECTED and not verdict.setup_error:
+        verdict.setup_error = (
+            f"the pytest arguments after '--' ({' '.join(extra)}) selected no check.\n  Fix: "
+            "correct them (a check is a function test_* in a file test_*.py)."
+            if extra
+            else f"no checks found in {lab.checks_dir}.\n  Fix: a check is a function named "
+            "test_* in a file named test_*.py; restore the lab's checks."
+        )
+    real_stderr.write(said)
     return verdict
 
 
@@ -149,13 +418,23 @@ def _variant_label(lab: Lab, variant: Path | None) -> str:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    lab = find_lab(args.lab)
-    variant = resolve_variant(lab, args.variant) if args.variant else None
-    if variant is not None and variant.parent in (
-        lab.root / WRONG_DIR,
-        lab.root / ALSO_CORRECT_DIR,
-    ):
-        load_variant(lab, variant)  # a malformed docstring is told before the run, not after
+    json_path = _writable(args.json) if args.json else None
+    try:
+        _require_cache()
+        lab = find_lab(args.lab)
+        variant = resolve_variant(lab, args.variant) if args.variant else None
+        if variant is not None and variant.parent in (
+            lab.root / WRONG_DIR,
+            lab.root / ALSO_CORRECT_DIR,
+        ):
+            load_variant(lab, variant)  # a malformed docstring is told before the run, not after
+    except ChaoslabError as exc:
+        if json_path is not None:  # CI reads a verdict whatever happened
+            name = Path(args.lab).name or str(args.lab)
+            _write_verdict(
+                Verdict(name, args.solution, args.seed or 0, setup_error=str(exc)), json_path
+            )
+        raise
     start = time.monotonic()
     if not args.json_only:
         which = "the reference solution" if args.solution else "your code"
@@ -174,9 +453,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
         variant=variant,
         extra=args.pytest_args,
     )
-    if args.json:
-        verdict.write_json(Path(args.json))
-    if not args.solution and variant is None:
+    written = _write_verdict(verdict, json_path) if json_path is not None else True
+    if not args.solution and variant is None and not verdict.setup_error:
         _save_status(
             lab.slug,
             passed=verdict.passed,
@@ -187,16 +465,17 @@ def _cmd_check(args: argparse.Namespace) -> int:
     if not args.json_only:
         print(render(verdict, lab, color=sys.stdout.isatty()))
         print(f"({time.monotonic() - start:.1f} s)")
-    if verdict.setup_error:
+    if verdict.setup_error or not written:
         return 2
     return 0 if verdict.ok else 1
 
 
 # -- the other commands --------------------------------------------------------------------
 def _cmd_list(args: argparse.Namespace) -> int:
+    labs, broken = scan()
     status = _load_status()
     rows = []
-    for lab in catalogue():
+    for lab in labs:
         entry = status.get(lab.slug, {})
         if not entry.get("total"):
             state = "not started"
@@ -205,21 +484,31 @@ def _cmd_list(args: argparse.Namespace) -> int:
         else:
             state = f"{entry.get('passed')}/{entry.get('total')} checks pass"
         rows.append((str(lab.chapter), lab.slug, lab.title, state))
+    rows += [("?", bad.slug, "(its lab.toml does not load)", "BROKEN") for bad in broken]
     header = ("ch", "lab", "title", "status")
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
     for row in [header, *rows]:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    if broken:
+        print(f"\nchaoslab: {len(broken)} lab(s) could not be loaded:", file=sys.stderr)
+        for bad in broken:
+            print(f"{bad.error}", file=sys.stderr)
+        return 2
     return 0
 
 
 def _cmd_hint(args: argparse.Namespace) -> int:
     lab = find_lab(args.lab)
-    shown = int(str(_load_status().get(lab.slug, {}).get("hints", 0)))
+    hints = _load_status().get(lab.slug, {}).get("hints", 0)
+    shown = hints if isinstance(hints, int) and hints > 0 else 0
     if args.number is not None:
         index = args.number - 1
         if not 0 <= index < len(lab.hints):
-            print(f"'{lab.slug}' has hints 1 to {len(lab.hints)}.", file=sys.stderr)
-            return 2
+            raise UsageError(
+                f"'{lab.slug}' has hints 1 to {len(lab.hints)}; there is no hint {args.number}."
+                f"\n  Fix: ask for one of them ('chaoslab hint {lab.slug} 1'), or leave the "
+                "number out for the next one."
+            )
     else:
         index = min(shown, len(lab.hints) - 1)
     print(f"Hint {index + 1} of {len(lab.hints)}: {lab.hints[index]}")
@@ -234,7 +523,7 @@ def _cmd_logs(args: argparse.Namespace) -> int:
     folder = logs_dir(lab.slug)
     if not folder.is_dir():
         print(f"No logs yet for '{lab.slug}': run 'chaoslab check {lab.slug}' first.")
-        return 1
+        return 2
     for log in sorted(folder.glob("*.log")):
         lines = log.read_text(errors="replace").splitlines()[-args.lines :]
         print(f"==> {log} <==")
@@ -242,17 +531,47 @@ def _cmd_logs(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- up and down -----------------------------------------------------------------------------
 def _up_file() -> Path:
     return cache_root() / "up.json"
 
 
+def _read_up() -> dict[str, object] | None:
+    """The record `up` leaves for `down`, or None (no record, or one that is unreadable)."""
+    try:
+        record = json.loads(_up_file().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def _owner(record: dict[str, object]) -> tuple[int | None, str]:
+    """The pid of the `up` that wrote `record` if it still runs, else why not: a pid alone
+    may now be another program's, so its start time must match too."""
+    pid, started = record.get("pid"), record.get("start")
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return None, "it names no process"
+    if not pid_alive(pid):
+        return None, f"its process {pid} has exited"
+    if started is None and process_start_time(os.getpid()) is None:
+        return pid, ""  # no /proc to tell a recycled pid: a live pid is the best evidence
+    now = process_start_time(pid)
+    if started is None or now != started:
+        return None, f"pid {pid} is now another program (its start time differs)"
+    return pid, ""
+
+
 def _cmd_up(args: argparse.Namespace) -> int:
     lab = find_lab(args.lab)
-    if _up_file().exists():
-        owner = json.loads(_up_file().read_text()).get("pid")
-        if isinstance(owner, int) and pid_alive(owner):
-            print(f"A lab is already up (pid {owner}); run 'chaoslab down' first.", file=sys.stderr)
-            return 2
+    _require_cache()
+    record = _read_up()
+    if record is not None:
+        owner, _ = _owner(record)
+        if owner is not None:
+            raise UsageError(
+                f"'{record.get('lab')}' is already up (pid {owner}).\n  Fix: run "
+                "'chaoslab down' first, or press Ctrl-C in its terminal."
+            )
     env = LabEnvironment(
         lab, solution=args.solution, seed=args.seed or 0, backend_name=args.backend
     )
@@ -268,8 +587,8 @@ def _cmd_up(args: argparse.Namespace) -> int:
             print(f"  proxy          {link!s:30} {env.proxy_url(link)}")
         print(f"  logs           {env.run.dir / 'logs' if env.run else '-'}")
         print("Ctrl-C here, or 'chaoslab down' from another terminal, stops it.", flush=True)
-        _up_file().parent.mkdir(parents=True, exist_ok=True)
-        _up_file().write_text(json.dumps({"pid": os.getpid(), "lab": lab.slug}))
+        me = os.getpid()
+        _write_up({"pid": me, "start": process_start_time(me), "lab": lab.slug})
         try:
             signal.pause()
         except KeyboardInterrupt:
@@ -280,22 +599,69 @@ def _cmd_up(args: argparse.Namespace) -> int:
     return 0
 
 
+def _write_up(record: dict[str, object]) -> None:
+    path = _up_file()
+    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial.write_text(json.dumps(record), encoding="utf-8")
+    os.replace(partial, path)  # `down` never reads half a record
+
+
+def _wait_gone(pid: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while pid_alive(pid):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
 def _cmd_down(args: argparse.Namespace) -> int:
-    try:
-        owner = json.loads(_up_file().read_text())
-    except (OSError, ValueError):
+    path = _up_file()
+    if not path.exists():
         print("No lab is up.")
         return 0
-    pid = owner.get("pid")
-    if not isinstance(pid, int) or not pid_alive(pid):
-        _up_file().unlink(missing_ok=True)
-        print("No lab is up (a stale record was removed).")
+    record = _read_up()
+    if record is None:
+        path.unlink(missing_ok=True)
+        print(f"No lab is up (removed {path}, which could not be read).")
         return 0
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 30
-    while pid_alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    print(f"'{owner.get('lab')}' is down.")
+    lab = record.get("lab", "the lab")
+    pid, why = _owner(record)
+    if pid is None:
+        path.unlink(missing_ok=True)
+        print(
+            f"No lab is up: the record of '{lab}' was stale ({why}); removed it, signalled nothing."
+        )
+        return 0
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass  # it ended between the look and the signal: nothing more to stop
+    except PermissionError:
+        raise UsageError(
+            f"'{lab}' runs as pid {pid}, which you may not signal.\n  Fix: stop it as the "
+            "user who started it (Ctrl-C in its terminal)."
+        ) from None
+    if _wait_gone(pid, args.grace):
+        print(f"'{lab}' is down.")
+        return 0
+    print(
+        f"'{lab}' (pid {pid}) did not stop within {args.grace:g} s of SIGTERM; sending SIGKILL.",
+        flush=True,
+    )
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    if not _wait_gone(pid, 10):
+        print(
+            f"chaoslab: '{lab}' (pid {pid}) is still running after SIGKILL.\n  Fix: look at it "
+            f"with 'ps -o pid,stat,cmd -p {pid}' (a process stuck in the kernel cannot be killed).",
+            file=sys.stderr,
+        )
+        return 2
+    path.unlink(missing_ok=True)  # its owner could not remove it
+    reaped = reap_stale()  # the services die with it (PDEATHSIG); this takes the rest
+    print(f"'{lab}' is down (killed; {len(reaped)} dead run(s) cleaned up).")
     return 0
 
 
@@ -309,8 +675,11 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
         problems += 1
         print(f"toxiproxy   MISSING: {exc}")
     try:
-        labs = catalogue()
+        labs, broken = scan()
         print(f"labs        {len(labs)} ({', '.join(lab.slug for lab in labs)})")
+        for bad in broken:
+            problems += 1
+            print(f"labs        BROKEN: {bad.error}")
     except ChaoslabError as exc:
         problems += 1
         print(f"labs        BROKEN: {exc}")
@@ -341,10 +710,33 @@ def _cmd_setup(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, whose errors also say what to do."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(
+            2,
+            f"chaoslab: error: {message}\n  Fix: see '{self.prog} --help' for what it takes.\n",
+        )
+
+
+def _positive(kind: type[int] | type[float]) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"'{text}' is not above zero")
+        return value
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="chaoslab", description="Hands-on labs on how distributed systems fail."
-    )
+    parser = _Parser(prog="chaoslab", description="Hands-on labs on how distributed systems fail.")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="the catalogue, with your status").set_defaults(func=_cmd_list)
 
@@ -376,7 +768,7 @@ def _parser() -> argparse.ArgumentParser:
 
     logs = sub.add_parser("logs", help="the services' logs of a lab's last run")
     logs.add_argument("lab")
-    logs.add_argument("-n", "--lines", type=int, default=40)
+    logs.add_argument("-n", "--lines", type=_positive(int), default=40)
     logs.set_defaults(func=_cmd_logs)
 
     up = sub.add_parser("up", help="start a lab and keep it running, to explore it by hand")
@@ -385,15 +777,29 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--seed", type=int, default=None)
     up.add_argument("--backend", choices=list(BACKENDS), default="process")
     up.set_defaults(func=_cmd_up)
-    sub.add_parser("down", help="stop the lab started by 'up'").set_defaults(func=_cmd_down)
+    down = sub.add_parser("down", help="stop the lab started by 'up'")
+    down.add_argument(
+        "--grace",
+        type=_positive(float),
+        default=30.0,
+        metavar="SECONDS",
+        help="how long the lab has to stop after SIGTERM before it is killed (default 30)",
+    )
+    down.set_defaults(func=_cmd_down)
 
     sub.add_parser("doctor", help="check the installation").set_defaults(func=_cmd_doctor)
     sub.add_parser("setup", help="build or find toxiproxy-server").set_defaults(func=_cmd_setup)
     return parser
 
 
+_stopped_by: int | None = None  # the signal that stopped the run, for the exit code
+
+
 def _terminate(signum: int, frame: FrameType | None) -> None:
-    # SIGTERM and SIGHUP take the Ctrl-C path, so every fixture tears down what it started.
+    # SIGTERM and SIGHUP take the Ctrl-C path, so every fixture tears down what it started;
+    # the exit code still tells them apart (128 + the signal's number, as a shell does).
+    global _stopped_by
+    _stopped_by = signum
     raise KeyboardInterrupt
 
 
@@ -407,10 +813,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"chaoslab: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(
-            "\nchaoslab: interrupted; everything the run started has been stopped.", file=sys.stderr
+        how = (
+            "interrupted"
+            if _stopped_by is None
+            else f"interrupted by {signal.Signals(_stopped_by).name}"
         )
-        return 130
+        print(f"\nchaoslab: {how}; everything the run started has been stopped.", file=sys.stderr)
+        return 128 + (_stopped_by or signal.SIGINT)
 
 
 if __name__ == "__main__":

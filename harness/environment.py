@@ -127,9 +127,13 @@ class LabEnvironment:
             self._toxiproxy.close()
             self._toxiproxy = None
         if self.run is not None:
-            self._keep_logs(self.run)
-            self.run.close()
-            self.run = None
+            try:
+                self._keep_logs(self.run)
+            except OSError as exc:  # a full or read-only cache loses the copy, not the cleanup
+                print(f"chaoslab: the logs could not be kept: {exc}", file=sys.stderr)
+            finally:
+                self.run.close()
+                self.run = None
 
     # -- what checks and faults use --------------------------------------------------------
     @property

@@ -133,24 +133,63 @@ def labs_root() -> Path:
     return Path(__file__).resolve().parent.parent / "labs"
 
 
+@dataclass(frozen=True)
+class BrokenLab:
+    """A folder of the catalogue whose lab.toml does not load; `error` says why and the fix."""
+
+    slug: str
+    root: Path
+    error: LabDefinitionError
+
+
+def scan(root: Path | None = None) -> tuple[list[Lab], list[BrokenLab]]:
+    """Every lab under `root` in course order, and apart the ones that do not load: one broken
+    lab must not hide the catalogue."""
+    base = _labs_folder(root)
+    labs: list[Lab] = []
+    broken: list[BrokenLab] = []
+    for manifest in sorted(base.glob(f"*/{MANIFEST}")):
+        try:
+            labs.append(load_lab(manifest.parent))
+        except LabDefinitionError as exc:
+            broken.append(BrokenLab(manifest.parent.name, manifest.parent, exc))
+    return sorted(labs, key=lambda lab: (lab.chapter, lab.order, lab.slug)), broken
+
+
 def catalogue(root: Path | None = None) -> list[Lab]:
-    """Every lab under `root`, in course order (chapter, then order)."""
+    """Every lab under `root`, in course order (chapter, then order); a broken one raises."""
+    labs, broken = scan(root)
+    if broken:
+        raise broken[0].error
+    return labs
+
+
+def _labs_folder(root: Path | None) -> Path:
     base = root or labs_root()
     if not base.is_dir():
-        raise UnknownLabError(f"no labs folder at {base}. Set CHAOSLAB_LABS to the labs folder.")
-    labs = [load_lab(p.parent) for p in sorted(base.glob(f"*/{MANIFEST}"))]
-    return sorted(labs, key=lambda lab: (lab.chapter, lab.order, lab.slug))
+        raise UnknownLabError(
+            f"no labs folder at {base}.\n  Fix: set CHAOSLAB_LABS to the labs folder (the one "
+            "with a folder per lab), or unset it to use the labs beside the harness."
+        )
+    return base
 
 
 def find_lab(name: str, root: Path | None = None) -> Lab:
     """The lab named `name` (its folder name), or a path to a lab folder."""
     as_path = Path(name)
-    if (as_path / MANIFEST).is_file():
+    if (as_path / MANIFEST).exists():
         return load_lab(as_path)
     base = root or labs_root()
     candidate = base / name
-    if (candidate / MANIFEST).is_file():
+    if (candidate / MANIFEST).exists():
         return load_lab(candidate)
+    if as_path.is_dir() and (os.sep in name or name in (".", "..")):
+        raise UnknownLabError(
+            f"{as_path.resolve()} is a folder but not a lab: it has no {MANIFEST}.\n"
+            "  Fix: give a lab's folder (the one with lab.toml) or a lab's name "
+            "(see 'chaoslab list')."
+        )
+    base = _labs_folder(base)
     known = [p.parent.name for p in sorted(base.glob(f"*/{MANIFEST}"))]
     close = difflib.get_close_matches(name, known, n=1, cutoff=0.6) or [
         k for k in known if name in k or k in name
@@ -167,11 +206,25 @@ def load_lab(root: Path | str) -> Lab:
     root = Path(root).resolve()
     path = root / MANIFEST
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_bytes().decode("utf-8")
     except FileNotFoundError:
         raise LabDefinitionError(path, None, "file not found", "create lab.toml") from None
+    except UnicodeDecodeError as exc:
+        line = exc.object[: exc.start].count(b"\n") + 1
+        raise LabDefinitionError(
+            path,
+            None,
+            f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x} on line {line})",
+            "save the file as UTF-8",
+        ) from None
+    except OSError as exc:
+        raise LabDefinitionError(
+            path, None, f"cannot be read ({exc.strerror or exc})", "make it a readable file"
+        ) from None
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise LabDefinitionError(path, None, f"not valid TOML: {exc}", "fix the syntax") from exc
+        raise LabDefinitionError(path, None, f"not valid TOML: {exc}", "fix the syntax") from None
     return _parse(root, path, data)
 
 

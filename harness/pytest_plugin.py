@@ -106,7 +106,11 @@ class LabFactory:
             except ChaoslabError:
                 raise
             except Exception as exc:  # the lab did not start: a setup error, not a check's
-                raise RunError(f"lab '{lab.slug}' could not start: {exc!r}") from exc
+                raise RunError(
+                    f"lab '{lab.slug}' could not start: {exc}\n  Hint: 'chaoslab logs "
+                    f"{lab.slug}' shows what its services printed; 'chaoslab doctor' checks "
+                    "the installation."
+                ) from exc
         return env
 
     def close(self) -> None:

@@ -6,6 +6,7 @@ after 20 s" alone sends a learner nowhere.
 
 from __future__ import annotations
 
+import re
 import socket
 import time
 import urllib.error
@@ -90,22 +91,73 @@ def wait_ready(
 
 def _not_ready(target: ReadinessTarget, problem: str) -> ServiceNotReady:
     """The error to raise: PortInUse when the log says the port was taken."""
-    text = _explain(target, problem)
-    return PortInUse(text) if _port_taken(target.log_tail(20)) else ServiceNotReady(text)
+    tail = target.log_tail(20)
+    text = _explain(target, problem, tail)
+    if _port_taken(tail):
+        return PortInUse(text, port=taken_port(tail))
+    return ServiceNotReady(text)
 
 
 def _port_taken(log: str) -> bool:
     return "address already in use" in log.lower()
 
 
-def _explain(target: ReadinessTarget, problem: str) -> str:
-    tail = target.log_tail(20).rstrip() or "(no output)"
-    indented = "\n".join(f"    {line}" for line in tail.splitlines())
+# How servers name the address they could not bind: uvicorn `('127.0.0.1', 8000)`, Go
+# `listen tcp 127.0.0.1:8000: bind`, Node `EADDRINUSE: address already in use :::8000`.
+_BIND_ADDRESS = (
+    re.compile(r"\(\s*'[^']*'\s*,\s*(\d{1,5})\s*\)"),
+    re.compile(r"(?:tcp|udp)\S*\s+\S*:(\d{1,5})\b"),
+    re.compile(r"address already in use\s+\S*:(\d{1,5})\b", re.IGNORECASE),
+    re.compile(r"\bport\s+(\d{1,5})\b", re.IGNORECASE),
+)
+
+
+def taken_port(log: str) -> int | None:
+    """The port a service's log says it could not bind, if the log names one."""
+    for line in reversed(log.splitlines()):
+        if "in use" not in line.lower() and "bind" not in line.lower():
+            continue
+        for pattern in _BIND_ADDRESS:
+            match = pattern.search(line)
+            if match:
+                return int(match.group(1))
+    return None
+
+
+MAX_LINE = 300  # characters of one log line in an error; a 1 MB line must not become the error
+
+
+def clip(line: str, limit: int = MAX_LINE) -> str:
+    """A log line cut to `limit` characters, saying how much was left out."""
+    if len(line) <= limit:
+        return line
+    return f"{line[:limit]}... ({len(line) - limit} more characters)"
+
+
+def _explain(target: ReadinessTarget, problem: str, tail: str | None = None) -> str:
+    if tail is None:
+        tail = target.log_tail(20)
+    shown = tail.rstrip() or "(no output)"
+    indented = "\n".join(f"    {clip(line)}" for line in shown.splitlines())
     if _port_taken(tail):
-        hint = (
-            f"port {target.port} is busy: another program took it. Stop it (see "
-            f"'ss -ltnp sport = :{target.port}') or run the check again to get other ports."
-        )
+        port = taken_port(tail)
+        if port is None:
+            hint = (
+                "a port the service tried to listen on is busy: another program took it. The "
+                f"harness gave it PORT={target.port}; make sure it listens on $HOST:$PORT, or "
+                "run the check again to get other ports."
+            )
+        elif port == target.port:
+            hint = (
+                f"port {port} is busy: another program took it. Stop it (see "
+                f"'ss -ltnp sport = :{port}') or run the check again to get other ports."
+            )
+        else:
+            hint = (
+                f"port {port} is busy: another program took it (see 'ss -ltnp sport = :{port}'). "
+                f"The service tried to listen on {port}, but the harness gave it PORT="
+                f"{target.port}: listen on $HOST:$PORT instead of a fixed port."
+            )
     else:
         hint = (
             "look for an exception above, or run 'chaoslab logs' for the whole log; the "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -64,7 +65,13 @@ class Verdict:
         return data
 
     def write_json(self, path: Path) -> None:
-        path.write_text(json.dumps(self.to_json(), indent=2) + "\n")
+        """Write the verdict whole or not at all: a grader never reads half a file."""
+        partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            partial.write_text(json.dumps(self.to_json(), indent=2) + "\n", encoding="utf-8")
+            os.replace(partial, path)
+        finally:
+            partial.unlink(missing_ok=True)
 
 
 def render(verdict: Verdict, lab: Lab, color: bool = False) -> str:
@@ -73,7 +80,7 @@ def render(verdict: Verdict, lab: Lab, color: bool = False) -> str:
     which = verdict.variant or ("reference solution" if verdict.solution else "your code")
     lines = [f"{lab.title}  ({lab.slug}, chapter {lab.chapter}; {which})", ""]
     if verdict.setup_error:
-        lines += [f"{red}The lab could not start:{reset}", verdict.setup_error]
+        lines += [f"{red}The lab could not run:{reset}", verdict.setup_error]
         return "\n".join(lines)
     for check in verdict.checks:
         took = f"{dim}({check.duration:.1f} s){reset}"

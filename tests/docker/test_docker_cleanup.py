@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 
 from harness import Lab, LabEnvironment, ServiceNotReady, load_lab
-from harness.backends.docker import RUN_LABEL, USER_LABEL, labelled
+from harness.backends.docker import OWNER_LABEL, RUN_LABEL, USER_LABEL, labelled
 from harness.environment import logs_dir
 from harness.images import Images
-from harness.runs import Run, reap_stale, registry
+from harness.runs import Owner, Run, reap_stale, registry
 from tests.conftest import FIXTURE_LABS, chaoslab_command, child_env, run_owned_by
 
 pytestmark = pytest.mark.docker
@@ -142,7 +142,7 @@ def test_clean_after_interrupt(
     run_id = wait_for_run(docker_client, child)
     child.send_signal(sig)
     output = child.communicate(timeout=60)[0].decode()
-    assert child.returncode == 130, output
+    assert child.returncode == (130 if sig == signal.SIGINT else 143), output
     assert_clean(docker_client, run_id)
 
 
@@ -160,24 +160,40 @@ def test_kill_9_the_watchdog_removes_the_containers(
     assert_clean(docker_client, run_id)
 
 
-def test_reaper_removes_what_no_live_run_owns(docker_client: Any, docker_images: Images) -> None:
-    # As if the harness and its watchdog had both been killed: containers and a network whose
-    # run has no registry entry at all, beside those of a live run that must stay.
+def test_reaper_removes_only_what_is_provably_dead(
+    docker_client: Any, docker_images: Images
+) -> None:
+    # As if a harness and its watchdog had both been killed: its containers and network must
+    # go; those of a live run, of another user, of another machine, or without an owner label
+    # (nothing proves them dead) must stay.
     live = Run.create()
+    me = Owner.me()
+    dead = Owner(me.host, me.boot, me.pidns, 2**22 + 13, "1")
+    elsewhere = Owner("another-host", me.boot, me.pidns, dead.pid, "1")
+    uid = str(os.getuid())
+    cases = {
+        "deadbeef": {RUN_LABEL: "deadbeef", USER_LABEL: uid, OWNER_LABEL: dead.label()},
+        live.id: {RUN_LABEL: live.id, USER_LABEL: uid, OWNER_LABEL: me.label()},
+        "0the0user": {RUN_LABEL: "0the0user", USER_LABEL: "4242", OWNER_LABEL: dead.label()},
+        "e1sewhere": {RUN_LABEL: "e1sewhere", USER_LABEL: uid, OWNER_LABEL: elsewhere.label()},
+        "n0label0": {RUN_LABEL: "n0label0", USER_LABEL: uid},
+    }
     made = []
     try:
-        for run_id in ("deadbeef", live.id):
-            labels = {RUN_LABEL: run_id, USER_LABEL: str(os.getuid())}
+        for run_id, labels in cases.items():
             network = docker_client.networks.create(f"chaoslab-test-{run_id}", labels=labels)
             container = docker_client.containers.run(
                 docker_images.base, ["sleep", "60"], detach=True, labels=labels, init=True
             )
             made += [container, network]
-        assert reap_stale() is not None
+        reap_stale()
         assert labelled(docker_client, "deadbeef") == ([], [])
-        containers, networks = labelled(docker_client, live.id)
-        assert len(containers) == 1
-        assert networks == [f"chaoslab-test-{live.id}"]
+        for run_id in cases:
+            if run_id == "deadbeef":
+                continue
+            containers, networks = labelled(docker_client, run_id)
+            assert len(containers) == 1, f"the reaper removed {run_id}'s container"
+            assert networks == [f"chaoslab-test-{run_id}"]
     finally:
         for thing in made:  # what the reaper rightly left, and anything a failure left
             with contextlib.suppress(Exception):

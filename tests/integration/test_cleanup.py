@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from harness.processes import ChildProcess
-from harness.runs import RUN_ENV, Run, labelled_processes, reap_stale, registry
+from harness.runs import OWNER_ENV, RUN_ENV, Owner, Run, labelled_processes, reap_stale, registry
 from tests.conftest import FIXTURE_LABS, chaoslab_command, child_env, run_owned_by
 
 pytestmark = pytest.mark.integration
@@ -81,7 +81,7 @@ def test_clean_after_interrupt(sig: signal.Signals) -> None:
     run_id = wait_for_run(child)
     child.send_signal(sig)
     output = child.communicate(timeout=30)[0].decode()
-    assert child.returncode == 130, output
+    assert child.returncode == (130 if sig == signal.SIGINT else 143), output
     assert "interrupted" in output
     assert_clean(run_id)
 
@@ -102,23 +102,47 @@ def test_kill_9_leftovers_are_reaped_at_the_next_start() -> None:
     assert_clean(run_id)
 
 
-def test_reaper_kills_labelled_processes_of_a_dead_run(tmp_path: Path) -> None:
-    # A process whose run has no live owner, as if PDEATHSIG had not reached it.
-    orphan = ChildProcess(
-        "orphan",
+def test_reaper_kills_labelled_processes_of_a_dead_run() -> None:
+    # A process whose run's owner is dead, as if PDEATHSIG had not reached it.
+    me = Owner.me()
+    dead = Owner(me.host, me.boot, me.pidns, 2**22 + 11, "1")
+    orphan = subprocess.Popen(
         ["sleep", "60"],
-        run_id="deadbeef",
-        log=tmp_path / "orphan.log",
-        env={"PATH": os.environ["PATH"]},
+        env={"PATH": os.environ["PATH"], RUN_ENV: "deadbeef", OWNER_ENV: dead.label()},
+        start_new_session=True,
     )
-    orphan.start()
     try:
         assert orphan.pid in processes_of("deadbeef")
         assert "deadbeef" in reap_stale()
-        time.sleep(0.1)
-        assert orphan.exit_code() == -signal.SIGKILL
+        assert orphan.wait(timeout=5) == -signal.SIGKILL
     finally:
         orphan.kill()
+        orphan.wait()
+
+
+def test_a_grandchild_in_a_session_of_its_own_dies_with_the_run(tmp_path: Path) -> None:
+    run = Run.create()
+    try:
+        # `setsid` puts the grandchild out of reach of its parent's process group.
+        parent = ChildProcess(
+            "forker",
+            ["setsid", "-f", "sleep", "60"],
+            run_id=run.id,
+            log=tmp_path / "forker.log",
+            env={"PATH": os.environ["PATH"]},
+        ).start()
+        assert parent._popen is not None
+        parent._popen.wait(5)
+        deadline = time.monotonic() + 5
+        while not processes_of(run.id) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert processes_of(run.id), "the grandchild should be running"
+    finally:
+        run.close()
+    deadline = time.monotonic() + 5
+    while processes_of(run.id) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert processes_of(run.id) == [], "the setsid grandchild outlived its run"
 
 
 def test_children_carry_the_run_label(tmp_path: Path) -> None:

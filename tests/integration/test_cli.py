@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
+from harness.runs import labelled_processes
 from harness.tools import find_toxiproxy
-from tests.conftest import FIXTURE_LABS, chaoslab_command, child_env
+from tests.conftest import FIXTURE_LABS, chaoslab_command, child_env, run_owned_by
 
 pytestmark = pytest.mark.integration
 
@@ -100,3 +103,143 @@ def test_doctor_reports_the_toolchain() -> None:
     result = chaoslab("doctor")
     assert result.returncode == 0, result.stdout
     assert "toxiproxy   2.12.0" in result.stdout
+
+
+def broken_copy(tmp_path: Path, rel: str, content: str) -> Path:
+    lab = tmp_path / "labs" / "ping"
+    shutil.copytree(FIXTURE_LABS / "ping", lab)
+    (lab / rel).write_text(content)
+    return lab
+
+
+@pytest.mark.parametrize(
+    ("content", "error"),
+    [
+        ("import os\n\ndef test_1(:\n", "SyntaxError"),
+        ("import no_such_module\n", "No module named 'no_such_module'"),
+    ],
+    ids=["syntax-error", "import-error"],
+)
+def test_checks_that_do_not_load_are_a_setup_error_with_file_and_line(
+    tmp_path: Path, content: str, error: str
+) -> None:
+    lab = broken_copy(tmp_path, "tests/test_ping.py", content)
+    out = tmp_path / "verdict.json"
+    result = chaoslab("check", str(lab), "--json", str(out))
+    assert result.returncode == 2, result.stdout + result.stderr  # not 130: nobody pressed Ctrl-C
+    assert "interrupted" not in result.stderr
+    assert "The lab could not run:" in result.stdout
+    assert "tests/test_ping.py, line" in result.stdout
+    assert error in result.stdout
+    verdict = json.loads(out.read_text())
+    assert error in verdict["setup_error"]
+    assert verdict["ok"] is False
+
+
+def test_a_missing_checks_folder_is_a_setup_error_not_a_failure(tmp_path: Path) -> None:
+    lab = tmp_path / "labs" / "ping"
+    shutil.copytree(FIXTURE_LABS / "ping", lab, ignore=shutil.ignore_patterns("tests"))
+    result = chaoslab("check", str(lab))
+    assert result.returncode == 2
+    assert "the lab has no checks" in result.stdout
+    assert "0 of 0 checks pass" not in result.stdout
+    assert "Stuck?" not in result.stdout
+
+
+def test_a_bad_pytest_argument_is_a_setup_error_with_pytest_s_reason() -> None:
+    result = chaoslab("check", str(FIXTURE_LABS / "ping"), "--", "--colour")
+    assert result.returncode == 2
+    assert "unrecognized arguments: --colour" in result.stdout
+    assert "0 of 0 checks pass" not in result.stdout
+
+
+def test_json_into_an_unwritable_place_is_refused_before_the_run(tmp_path: Path) -> None:
+    result = chaoslab("check", str(FIXTURE_LABS / "ping"), "--json", str(tmp_path / "no" / "v"))
+    assert result.returncode == 2
+    assert "Running" not in result.stdout  # told before the run, not after losing the verdict
+    assert f"the folder {tmp_path / 'no'} does not exist" in result.stderr
+
+
+def test_one_broken_lab_does_not_hide_the_catalogue(tmp_path: Path) -> None:
+    labs = tmp_path / "labs"
+    shutil.copytree(FIXTURE_LABS / "ping", labs / "ping")
+    shutil.copytree(FIXTURE_LABS / "ping", labs / "broken")
+    (labs / "broken" / "lab.toml").write_bytes(b'[lab]\ntitle = "caf\xe9"\n')
+    env = {
+        "CHAOSLAB_LABS": str(labs),
+        "XDG_CACHE_HOME": str(tmp_path / "cache"),
+        "CHAOSLAB_TOXIPROXY": str(find_toxiproxy()),
+    }
+    listing = chaoslab("list", **env)
+    assert listing.returncode == 2
+    assert "Ping through a proxy" in listing.stdout
+    assert "broken" in listing.stdout
+    assert "BROKEN" in listing.stdout
+    assert "not UTF-8 text (byte 0xe9 on line 2)" in listing.stderr
+    assert "Traceback" not in listing.stderr
+    doctor = chaoslab("doctor", **env)
+    assert "labs        1 (ping)" in doctor.stdout
+    assert "BROKEN" in doctor.stdout
+    check = chaoslab("check", "ping", "--seed", "5", **env)
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+@pytest.mark.parametrize(
+    "content",
+    ["{oops", "[1, 2]", '{"ping": 3}', '{"ping": {"hints": "two"}}', '{"ping": {"ok": 1}}'],
+    ids=["not-json", "a-list", "entry-not-an-object", "hints-not-a-number", "ok-not-a-bool"],
+)
+def test_a_damaged_status_file_counts_as_empty_and_is_rewritten(
+    tmp_path: Path, content: str
+) -> None:
+    status = tmp_path / "chaoslab" / "status.json"
+    status.parent.mkdir(parents=True)
+    status.write_text(content)
+    env = {
+        "CHAOSLAB_LABS": str(FIXTURE_LABS),
+        "XDG_CACHE_HOME": str(tmp_path),
+        "CHAOSLAB_TOXIPROXY": str(find_toxiproxy()),
+    }
+    listing = chaoslab("list", **env)
+    assert listing.returncode == 0, listing.stderr
+    assert "not started" in listing.stdout
+    assert "is not a status file chaoslab can read" in listing.stderr
+    hint = chaoslab("hint", "ping", **env)
+    assert hint.returncode == 0, hint.stderr
+    assert hint.stdout.startswith("Hint 1 of 2")
+    assert json.loads(status.read_text()) == {"ping": {"hints": 1}}
+    assert sorted(p.name for p in status.parent.iterdir()) == ["status.json"]  # no temp file
+    again = chaoslab("hint", "ping", **env)
+    assert again.stdout.startswith("Hint 2 of 2")
+    assert again.stderr == ""
+
+
+def test_sigterm_exits_143_after_the_teardown(tmp_path: Path) -> None:
+    child = subprocess.Popen(
+        chaoslab_command("check", str(FIXTURE_LABS / "ping")),
+        env=child_env(PING_LAB_HANG="30"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        run_id = None
+        while time.monotonic() < deadline and run_id is None:
+            run_id = run_owned_by(child.pid)
+            time.sleep(0.05)
+        assert run_id is not None, "the run did not start"
+        while time.monotonic() < deadline and len(processes_of(run_id)) < 3:
+            time.sleep(0.05)
+        child.send_signal(signal.SIGTERM)
+        output = child.communicate(timeout=30)[0]
+    finally:
+        child.kill()
+        child.wait()
+    assert child.returncode == 143, output  # 128 + SIGTERM, as a shell reports it; not 130
+    assert "interrupted by SIGTERM" in output
+    assert processes_of(run_id) == []
+
+
+def processes_of(run_id: str) -> list[int]:
+    return [pid for pid, owner in labelled_processes() if owner == run_id]

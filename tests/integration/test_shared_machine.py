@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,23 +35,40 @@ class Harness:
 
     process: subprocess.Popen[bytes]
     tmpdir: Path
+    docker: Any = None  # a Docker client, when its runs use the docker backend
 
     @property
     def pid(self) -> int:
         return self.process.pid
 
-    def children(self) -> list[int]:
-        """Pids of the processes its runs started (by their owner label)."""
-        return [p.pid for p in run_processes() if p.owner is not None and p.owner.pid == self.pid]
+    def children(self) -> list[str]:
+        """What its runs started, found by their owner label: processes, and containers."""
+        found = [
+            f"pid {p.pid}"
+            for p in run_processes()
+            if p.owner is not None and p.owner.pid == self.pid and p.owner.pidns == Owner.me().pidns
+        ]
+        if self.docker is not None:
+            for kind in (self.docker.containers, self.docker.networks):
+                listed = kind.list(all=True) if kind is self.docker.containers else kind.list()
+                for thing in listed:
+                    owner = Owner.parse(thing.attrs.get("Labels", {}).get("chaoslab.owner"))
+                    if owner is None:
+                        owner = Owner.parse((thing.labels or {}).get("chaoslab.owner"))
+                    if owner is not None and owner.pid == self.pid:
+                        found.append(f"docker {thing.name}")
+        return found
 
     def leftovers(self) -> list[str]:
         folders = [p.name for p in self.tmpdir.glob("chaoslab-run-*")]
         entries = [p.name for p in self.tmpdir.glob("chaoslab-registry-*/*.json")]
-        return folders + entries + [f"pid {pid}" for pid in self.children()]
+        return folders + entries + self.children()
 
 
-def start(tmpdir: Path, *args: str, hang: float = 30.0, **env: str) -> Harness:
+def start(tmpdir: Path, *args: str, hang: float = 30.0, docker: Any = None, **env: str) -> Harness:
     tmpdir.mkdir(parents=True, exist_ok=True)
+    if docker is not None:
+        args = (*args, "--backend", "docker")
     process = subprocess.Popen(
         chaoslab_command(*args),
         env=child_env(
@@ -63,7 +81,7 @@ def start(tmpdir: Path, *args: str, hang: float = 30.0, **env: str) -> Harness:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
-    return Harness(process, tmpdir)
+    return Harness(process, tmpdir, docker)
 
 
 def wait_until(predicate: object, timeout: float, what: str) -> None:
@@ -87,14 +105,20 @@ def reap_from(tmpdir: Path) -> None:
 
 
 @pytest.fixture
-def bystander(tmp_path: Path) -> Iterator[Harness]:
+def docker() -> Any:
+    """No Docker here: these run on the process backend (tests/docker runs them on docker)."""
+    return None
+
+
+@pytest.fixture
+def bystander(tmp_path: Path, docker: Any) -> Iterator[Harness]:
     """A live, unrelated lab run (`chaoslab up`) in a temp folder of its own."""
-    harness = start(tmp_path / "bystander", "up", PING)
-    wait_until(lambda: len(harness.children()) >= 3, 30, "the bystander's lab to be up")
+    harness = start(tmp_path / "bystander", "up", PING, docker=docker)
+    wait_until(lambda: len(harness.children()) >= 3, 60, "the bystander's lab to be up")
     yield harness
     harness.process.send_signal(signal.SIGINT)
-    harness.process.communicate(timeout=30)
-    wait_until(lambda: not harness.leftovers(), 10, "the bystander to clean up")
+    harness.process.communicate(timeout=60)
+    wait_until(lambda: not harness.leftovers(), 20, "the bystander to clean up")
 
 
 def assert_untouched(bystander: Harness, before: list[int]) -> None:
@@ -102,9 +126,11 @@ def assert_untouched(bystander: Harness, before: list[int]) -> None:
     assert sorted(bystander.children()) == sorted(before), "the bystander's services changed"
 
 
-def test_a_run_in_another_tmpdir_is_left_alone(tmp_path: Path, bystander: Harness) -> None:
+def test_a_run_in_another_tmpdir_is_left_alone(
+    tmp_path: Path, bystander: Harness, docker: Any
+) -> None:
     before = bystander.children()
-    mine = start(tmp_path / "mine", "check", PING, hang=0.5)
+    mine = start(tmp_path / "mine", "check", PING, hang=0.5, docker=docker)
     output = mine.process.communicate(timeout=60)[0].decode()
     assert mine.process.returncode == 0, output
     assert_untouched(bystander, before)
@@ -112,33 +138,35 @@ def test_a_run_in_another_tmpdir_is_left_alone(tmp_path: Path, bystander: Harnes
 
 
 def test_a_killed_run_is_reaped_from_its_own_tmpdir_only_when_dead(
-    tmp_path: Path, bystander: Harness
+    tmp_path: Path, bystander: Harness, docker: Any
 ) -> None:
     before = bystander.children()
-    mine = start(tmp_path / "mine", "check", PING, hang=30)
-    wait_until(lambda: len(mine.children()) >= 3, 30, "the run to start")
+    mine = start(tmp_path / "mine", "check", PING, hang=30, docker=docker)
+    wait_until(lambda: len(mine.children()) >= 3, 60, "the run to start")
     mine.process.kill()
     mine.process.wait(timeout=10)
     reap_from(tmp_path / "mine")
-    wait_until(lambda: not mine.leftovers(), 10, f"the killed run to be reaped: {mine.leftovers()}")
+    wait_until(lambda: not mine.leftovers(), 30, f"the killed run to be reaped: {mine.leftovers()}")
     assert_untouched(bystander, before)
 
 
 def signal_at_random_moments() -> list[tuple[signal.Signals, float]]:
+    """From 0.1 s on (before that the interpreter itself is still starting, and a Ctrl-C
+    there is Python's to report) to past the end of the check's run."""
     rng = random.Random(os.environ.get("CHAOSLAB_TEST_SEED", str(time.time_ns())))
     plan = []
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
-        plan += [(sig, round(rng.uniform(0.3, 3.0), 2)) for _ in range(MOMENTS)]
+        plan += [(sig, round(rng.uniform(0.1, 3.0), 2)) for _ in range(MOMENTS)]
     return plan
 
 
 def test_signals_at_random_moments_leave_nothing_and_spare_a_live_run(
-    tmp_path: Path, bystander: Harness
+    tmp_path: Path, bystander: Harness, docker: Any
 ) -> None:
     before = bystander.children()
     outcomes = []
     for number, (sig, delay) in enumerate(signal_at_random_moments()):
-        mine = start(tmp_path / f"run{number}", "check", PING, hang=1.0)
+        mine = start(tmp_path / f"run{number}", "check", PING, hang=1.0, docker=docker)
         time.sleep(delay)
         running = mine.process.poll() is None
         mine.process.send_signal(sig)
@@ -146,11 +174,12 @@ def test_signals_at_random_moments_leave_nothing_and_spare_a_live_run(
         what = f"{sig.name} at {delay} s ({'running' if running else 'already done'})"
         outcomes.append(what)
         if sig == signal.SIGKILL:
-            wait_until(lambda h=mine: not h.children(), 10, f"{what}: children to die")
+            if docker is None:  # processes die with the harness; containers wait for a reaper
+                wait_until(lambda h=mine: not h.children(), 10, f"{what}: children to die")
             reap_from(mine.tmpdir)
         else:
             assert "Traceback" not in output, f"{what}:\n{output}"
-        wait_until(lambda h=mine: not h.leftovers(), 10, f"{what}: leftovers {mine.leftovers()}")
+        wait_until(lambda h=mine: not h.leftovers(), 30, f"{what}: leftovers {mine.leftovers()}")
         assert_untouched(bystander, before)
     print("\n".join(outcomes))
 

@@ -5,7 +5,17 @@ from __future__ import annotations
 import pytest
 
 from harness._errors import LabDefinitionError, UnknownLabError
-from harness.lab import Lab, Link, Readiness, catalogue, env_name, find_lab, labs_root, load_lab
+from harness.lab import (
+    Lab,
+    Link,
+    Readiness,
+    catalogue,
+    env_name,
+    find_lab,
+    labs_root,
+    load_lab,
+    scan,
+)
 
 LAB = """\
 [lab]
@@ -440,8 +450,41 @@ def test_catalogue_is_in_course_order_chapter_then_order_then_slug(write_lab, tm
 
 
 def test_catalogue_without_a_labs_folder_says_set_chaoslab_labs(tmp_path):
-    with pytest.raises(UnknownLabError, match="Set CHAOSLAB_LABS"):
+    with pytest.raises(UnknownLabError, match="Fix: set CHAOSLAB_LABS"):
         catalogue(tmp_path / "missing")
+
+
+def test_scan_keeps_the_catalogue_when_one_lab_is_broken(write_lab, tmp_path):
+    root = tmp_path / "labs"
+    write_lab(short_lab("Keys", 7, 2), slug="idempotency-keys", files=())
+    broken = write_lab(short_lab("Breaker", 8, 1), slug="circuit-breaker", files=())
+    (broken / "lab.toml").write_bytes(b'[lab]\ntitle = "caf\xe9"\n')
+
+    labs, bad = scan(root)
+
+    assert [lab.slug for lab in labs] == ["idempotency-keys"]
+    assert [(b.slug, b.root) for b in bad] == [("circuit-breaker", broken)]
+    assert "not UTF-8" in str(bad[0].error)
+    with pytest.raises(LabDefinitionError, match="not UTF-8"):
+        catalogue(root)
+
+
+def test_non_utf8_manifest_names_the_line_and_the_fix(write_lab):
+    root = write_lab(manifest())
+    (root / "lab.toml").write_bytes(b'[lab]\n# caf\xe9\ntitle = "x"\n')
+
+    with pytest.raises(LabDefinitionError) as caught:
+        load_lab(root)
+
+    assert caught.value.problem == "not UTF-8 text (byte 0xe9 on line 2)"
+    assert caught.value.fix == "save the file as UTF-8"
+
+
+def test_a_manifest_that_is_a_folder_cannot_be_read(tmp_path):
+    (tmp_path / "lab.toml").mkdir()
+
+    with pytest.raises(LabDefinitionError, match=r"cannot be read \(Is a directory\)"):
+        load_lab(tmp_path)
 
 
 def test_labs_root_follows_chaoslab_labs(monkeypatch, tmp_path):
@@ -490,6 +533,16 @@ def test_unknown_lab_with_nothing_close_suggests_nothing(write_lab, tmp_path):
 
     assert "Did you mean" not in str(caught.value)
     assert "Labs: idempotency-keys." in str(caught.value)
+
+
+def test_a_folder_without_a_manifest_is_not_a_lab(tmp_path):
+    with pytest.raises(UnknownLabError, match=r"is a folder but not a lab: it has no lab\.toml"):
+        find_lab(str(tmp_path), root=tmp_path / "elsewhere")
+
+
+def test_unknown_lab_without_a_labs_folder_says_set_chaoslab_labs(tmp_path):
+    with pytest.raises(UnknownLabError, match="Fix: set CHAOSLAB_LABS"):
+        find_lab("raft", root=tmp_path / "missing")
 
 
 def test_unknown_lab_in_an_empty_catalogue_says_none(tmp_path):

@@ -124,40 +124,92 @@ def test_no_output_is_said_plainly(fake_time):
         _wait(FakeTarget(code=-9, log="  \n"), Readiness(), fake_time, Probe())
 
 
+UVICORN_BUSY = (
+    "ERROR:    [Errno 98] error while attempting to bind on address ('127.0.0.1', {port}): "
+    "address already in use"
+)
+
+
+class Busy:
+    """A service that exited because the port it tried to bind was taken."""
+
+    name = "api"
+    host = "127.0.0.1"
+    port = 4242
+
+    def __init__(self, log):
+        self.log = log
+
+    def exit_code(self):
+        return 1
+
+    def log_tail(self, lines=20):
+        return self.log
+
+
 def test_a_busy_port_gets_its_own_hint():
     from harness.readiness import _explain
 
-    class Busy:
-        name = "api"
-        host = "127.0.0.1"
-        port = 4242
-
-        def exit_code(self):
-            return 1
-
-        def log_tail(self, lines=20):
-            return "ERROR: [Errno 98] error while attempting to bind: address already in use"
-
-    text = _explain(Busy(), "exited with code 1 before it was ready")
+    text = _explain(Busy(UVICORN_BUSY.format(port=4242)), "exited with code 1 before it was ready")
     assert "port 4242 is busy" in text
+    assert "ss -ltnp sport = :4242" in text
     assert "Hint:" in text
 
 
 def test_a_service_that_lost_its_port_raises_port_in_use():
     from harness import PortInUse
-    from harness.lab import Readiness
-    from harness.readiness import wait_ready
 
-    class Lost:
-        name = "api"
-        host = "127.0.0.1"
-        port = 4242
+    with pytest.raises(PortInUse, match="port 4242 is busy") as caught:
+        wait_ready(Busy(UVICORN_BUSY.format(port=4242)), Readiness(), check=lambda target, r: False)
+    assert caught.value.port == 4242
 
-        def exit_code(self):
-            return 1
 
-        def log_tail(self, lines=20):
-            return "ERROR: [Errno 98] error while attempting to bind: address already in use"
+@pytest.mark.parametrize(
+    "log",
+    [
+        UVICORN_BUSY.format(port=8000),
+        "listen tcp 127.0.0.1:8000: bind: address already in use",
+        "Error: listen EADDRINUSE: address already in use :::8000",
+    ],
+    ids=["uvicorn", "go", "node"],
+)
+def test_the_hint_names_the_port_really_taken_not_the_harness_port(log):
+    from harness import PortInUse
 
-    with pytest.raises(PortInUse, match="port 4242 is busy"):
-        wait_ready(Lost(), Readiness(), check=lambda target, readiness: False)
+    with pytest.raises(PortInUse) as caught:
+        wait_ready(Busy(log), Readiness(), check=lambda target, r: False)
+
+    text = str(caught.value)
+    assert caught.value.port == 8000
+    assert "Hint: port 8000 is busy" in text
+    assert "ss -ltnp sport = :8000" in text
+    assert "PORT=4242" in text  # what the harness gave it
+    assert "port 4242 is busy" not in text
+
+
+def test_a_busy_port_the_log_does_not_name_blames_no_port():
+    from harness import PortInUse
+
+    with pytest.raises(PortInUse) as caught:
+        wait_ready(
+            Busy("OSError: [Errno 98] Address already in use"),
+            Readiness(),
+            check=lambda target, r: False,
+        )
+    assert caught.value.port is None
+    assert "is busy" in str(caught.value)
+    assert "port 4242 is busy" not in str(caught.value)
+
+
+def test_a_huge_log_line_is_cut_in_the_error(fake_time):
+    huge = "x" * 1_000_000
+    target = FakeTarget(code=1, log=f"starting\n{huge}\nRuntimeError: boom\n")
+
+    with pytest.raises(ServiceNotReady) as caught:
+        _wait(target, Readiness(), fake_time, Probe())
+
+    text = str(caught.value)
+    assert len(text) < 2_000
+    assert f"    {'x' * 300}... (999700 more characters)\n" in text
+    assert "RuntimeError: boom" in text
+    assert "    starting\n" in text

@@ -84,6 +84,17 @@ def test_write_json_round_trips(tmp_path):
     path = tmp_path / "verdict.json"
     _verdict("passed").write_json(path)
     assert json.loads(path.read_text())["score"] == 1.0
+    assert [p.name for p in tmp_path.iterdir()] == ["verdict.json"]  # no temp file left
+
+
+def test_write_json_replaces_atomically_and_leaves_nothing_on_failure(tmp_path):
+    path = tmp_path / "verdict.json"
+    path.write_text("old")
+    (tmp_path / "sub").mkdir()
+    with pytest.raises(IsADirectoryError):
+        _verdict("passed").write_json(tmp_path / "sub")  # a folder cannot be replaced by a file
+    assert path.read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sub", "verdict.json"]
 
 
 def test_render_shows_fail_lines_with_the_message(lab):
@@ -123,7 +134,7 @@ def test_render_for_the_solution_gives_no_hint(lab):
 
 def test_render_setup_error_instead_of_checks(lab):
     text = render(_verdict("failed", setup_error="toxiproxy-server not found"), lab)
-    assert "The lab could not start:\ntoxiproxy-server not found" in text
+    assert "The lab could not run:\ntoxiproxy-server not found" in text
     assert "FAIL" not in text
 
 
