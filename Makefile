@@ -28,7 +28,8 @@ test: $(BIN)/chaoslab
 # Every lab on the docker backend too. Starts an engine where none runs and you are root
 # (installing Debian's docker.io), and builds the images once per machine.
 test-docker: docker-setup
-	CHAOSLAB_REQUIRE_DOCKER=1 $(BIN)/python -m pytest -m docker
+	CHAOSLAB_REQUIRE_DOCKER=1 $(BIN)/python -m pytest -m docker --ignore=tests/labs --ignore=tests/docker/test_labs_on_docker.py
+	CHAOSLAB_REQUIRE_DOCKER=1 $(BIN)/python -m pytest tests/docker/test_labs_on_docker.py -n $(PROOF_WORKERS)
 
 docker-setup: $(BIN)/chaoslab
 	bash scripts/docker-engine.sh

@@ -1,31 +1,32 @@
-"""Every lab proves itself on the docker backend too: same checks, same verdicts."""
+"""Every lab proves itself on the docker backend too: same checks, same verdicts, for the
+starter, the solution and every wrong and also-correct fix."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import random
 from typing import Any
 
 import pytest
 
-from harness import Lab, catalogue
+from harness import Lab
 from harness.images import Images
-from tests.labs.test_labs_prove_themselves import check, failed
+from harness.proof import check_variant
+from harness.variants import Variant
+from tests.labs.test_labs_prove_themselves import VARIANTS
 
 pytestmark = pytest.mark.docker
-LABS = catalogue()
 
 
-@pytest.mark.parametrize("lab", LABS, ids=lambda lab: lab.slug)
-def test_starter_fails_exactly_the_checks_the_lab_is_about(
-    lab: Lab, tmp_path: Path, docker_client: Any, docker_images: Images
+@pytest.mark.parametrize(
+    ("lab", "variant"),
+    VARIANTS,
+    ids=[f"{lab.slug}:{variant.label}" for lab, variant in VARIANTS],
+)
+def test_variant_gets_its_verdict_on_docker(
+    lab: Lab, variant: Variant, docker_client: Any, docker_images: Images
 ) -> None:
-    verdict = check(lab, tmp_path, "--backend", "docker")
-    assert failed(verdict) == set(lab.starter_fails), verdict["output"]
-
-
-@pytest.mark.parametrize("lab", LABS, ids=lambda lab: lab.slug)
-def test_solution_passes_every_check(
-    lab: Lab, tmp_path: Path, docker_client: Any, docker_images: Images
-) -> None:
-    verdict = check(lab, tmp_path, "--solution", "--backend", "docker")
-    assert verdict["ok"], verdict["output"]
+    seed = random.SystemRandom().randrange(10**6)
+    run = check_variant(lab, variant, seed, backend="docker")
+    assert run.as_expected, (
+        f"{lab.slug} {variant.label} on docker: {run.why()}\n{run.setup_error}\n{run.output}"
+    )

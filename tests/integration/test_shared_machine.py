@@ -52,9 +52,9 @@ class Harness:
             for kind in (self.docker.containers, self.docker.networks):
                 listed = kind.list(all=True) if kind is self.docker.containers else kind.list()
                 for thing in listed:
-                    owner = Owner.parse(thing.attrs.get("Labels", {}).get("chaoslab.owner"))
-                    if owner is None:
-                        owner = Owner.parse((thing.labels or {}).get("chaoslab.owner"))
+                    attrs = thing.attrs
+                    labels = attrs.get("Labels") or attrs.get("Config", {}).get("Labels") or {}
+                    owner = Owner.parse(labels.get("chaoslab.owner"))
                     if owner is not None and owner.pid == self.pid:
                         found.append(f"docker {thing.name}")
         return found
@@ -114,7 +114,12 @@ def docker() -> Any:
 def bystander(tmp_path: Path, docker: Any) -> Iterator[Harness]:
     """A live, unrelated lab run (`chaoslab up`) in a temp folder of its own."""
     harness = start(tmp_path / "bystander", "up", PING, docker=docker)
-    wait_until(lambda: len(harness.children()) >= 3, 60, "the bystander's lab to be up")
+    assert harness.process.stdout is not None
+    for line in harness.process.stdout:  # `up` says when everything is started
+        if b" is up " in line:
+            break
+    else:
+        raise AssertionError("the bystander's lab did not come up")
     yield harness
     harness.process.send_signal(signal.SIGINT)
     harness.process.communicate(timeout=60)
