@@ -1,15 +1,20 @@
 """Checks for the circuit-breaker lab.
 
 One scenario runs once for the module: 20 shoppers load the home page (GET /recommendations)
-and one more polls GET /profile; after a calm second the link from the frontend to the
-recommender gets 3 s of latency for 5 s, then heals, and traffic goes on for 4 s. The numbered
-checks judge what was recorded: the shoppers' history, and the arrival time of every call the
-recommender received.
+and one more polls GET /profile. First the recommender fails every 5th call (HTTP 500) for
+1.5 s; then the link from the frontend to the recommender gets 2 s of latency for 3.5 s;
+then it heals, and traffic goes on for 3 s. The numbered checks judge what was recorded: the
+shoppers' history, every call that reached the recommender, and what it answered to each. What
+the frontend says about itself (its `fallback` flag) is never evidence.
 """
 
+import bisect
 import time
-from collections.abc import Callable
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import pytest
@@ -29,31 +34,73 @@ from harness import (
 )
 
 SHOPPERS = 20
-CALM = 1.0  # seconds of normal traffic before the outage
-OUTAGE = 5.0  # seconds the recommender is slow
-LATENCY_MS = 3000  # how slow it is
-AFTER = 4.0  # seconds of traffic after it healed
+STRAY = 1.5  # seconds of traffic while the recommender fails a few calls
+STRAY_EVERY = 5  # it fails every 5th call then (HTTP 500): never 5 in a row, never 2
+OUTAGE = 3.5  # seconds the recommender is slow
+LATENCY_MS = 2000  # how slow it is: the second wave of calls is still waiting at the heal
+AFTER = 3.0  # seconds of traffic after it healed
 
 OPENS_WITHIN = 1.5  # seconds into the outage by which the breaker must be open
 FAST_ANSWER = 0.3  # p95 bound for /recommendations while open
 PROBES_PER_SECOND = 1.0  # at most this many half-open probes per second (+ slack below)
 PROBE_SLACK = 2
-RECOVERS_WITHIN = 3.0  # seconds after the heal by which answers must be real again
+# A breaker that opens on one stray failure is open almost all the stray phase, one that opens
+# on 5 failures that are not consecutive (25 calls, well under 1 s) more than half of it; one
+# that needs 5 in a row (or half of its recent calls failed) never opens.
+REACHED_SHARE = 0.8
+RECOVERS_WITHIN = 2.0  # seconds after the heal by which answers must be real again
 RECOVERED_SHARE = 0.9  # a stray timeout may still earn a fallback; a stuck breaker gives 0 %
 FAST_PROFILE = 1.0  # bound for every /profile answer, outage or not
+# Arrival times at the recommender are wall-clock seconds moved onto the checks' clock; this
+# much slack covers the move when matching a call to the request it served.
+CLOCK_SLACK = 0.05
 
 USERS = ["ada", "grace", "linus", "barbara", "ken", "margaret"]
 LINK = "frontend -> recommender"
+FALLBACK = '200 {"items": [], "fallback": true}'
+
+
+@dataclass
+class Call:
+    """One call that reached the recommender: when, for whom, and the picks it answered (None
+    for a call it failed)."""
+
+    at: float
+    user: str
+    items: list[str] | None
+
+
+class Record:
+    """The recommender's record, per user, sorted by arrival time."""
+
+    def __init__(self, calls: list[Call]) -> None:
+        self.calls = sorted(calls, key=lambda c: c.at)
+        self._by_user: dict[str, list[Call]] = defaultdict(list)
+        for call in self.calls:
+            self._by_user[call.user].append(call)
+        self._times = {user: [c.at for c in calls] for user, calls in self._by_user.items()}
+
+    def during(self, op: Operation) -> list[Call]:
+        """The calls for op's user that arrived while op was in flight."""
+        times = self._times.get(op.value, [])
+        end = op.end if op.end is not None else op.start
+        lo = bisect.bisect_left(times, op.start - CLOCK_SLACK)
+        hi = bisect.bisect_right(times, end + CLOCK_SLACK)
+        return self._by_user[op.value][lo:hi]
+
+    def between(self, start: float, end: float) -> list[Call]:
+        return [c for c in self.calls if start <= c.at <= end]
 
 
 @dataclass
 class Scenario:
-    """What the scenario recorded: the shoppers' history, the outage, the recommender's calls."""
+    """What the scenario recorded: the shoppers' history, the faults, the recommender's record."""
 
     history: History
     faults: Faults
+    stray: FaultEvent
     outage: FaultEvent
-    calls: list[float]  # arrival times at the recommender, on the checks' monotonic clock
+    record: Record
 
     @property
     def healed(self) -> float:
@@ -67,6 +114,20 @@ class Scenario:
 
     def recommendations(self, start: float, end: float | None = None) -> list[Operation]:
         return self.history.where(f="recommendations", started_after=start, started_before=end)
+
+    def answer(self, op: Operation) -> str:
+        """'real', 'fallback', or what is wrong with op's answer, judged against the record."""
+        if op.status != "ok":
+            return op.error or op.status
+        body = op.result
+        if not isinstance(body, dict) or not isinstance(body.get("items"), list):
+            return f"200 without an items list: {str(body)[:80]}"
+        items = body["items"]
+        if not items:
+            return "fallback"
+        if any(call.items == items for call in self.record.during(op)):
+            return "real"
+        return f"picks {items} that the recommender did not send during this request"
 
 
 def shop(base: str) -> Callable[[Client], None]:
@@ -84,30 +145,41 @@ def shop(base: str) -> Callable[[Client], None]:
         with client.op("recommendations", user) as op:
             response = client.http.get(f"{base}/recommendations", params={"user": user})
             if response.status_code == 200:
-                op.ok(kind_of(response))
+                op.ok(body_of(response))
             else:
-                op.fail(f"HTTP {response.status_code}")
+                op.fail(f"HTTP {response.status_code} {response.text[:60]}".strip())
         client.sleep(0.2)
 
     return workload
 
 
-def kind_of(response: httpx.Response) -> str:
-    """'real' for picks from the recommender, 'fallback' for the breaker's answer."""
+def body_of(response: httpx.Response) -> Any:
     try:
-        body = response.json()
+        return response.json()
     except ValueError:
-        return "not JSON"
-    if isinstance(body, dict) and body.get("fallback") is True:
-        return "fallback"
-    return "real"
+        return f"not JSON: {response.text[:60]}"
 
 
-def recommender_calls(lab: LabEnvironment) -> list[float]:
-    """The recommender's record (wall clock), moved onto this process's monotonic clock."""
-    wall = httpx.get(f"{lab.direct_url('recommender')}/calls", timeout=5.0).json()["calls"]
+def recommender_record(lab: LabEnvironment) -> Record:
+    """The recommender's record of every /recommend it received, on this process's clock."""
     offset = time.time() - time.monotonic()
-    return [t - offset for t in wall]
+    body = httpx.get(f"{lab.direct_url('recommender')}/calls", timeout=5.0).json()
+    return Record(
+        [Call(float(c["time"]) - offset, str(c["user"]), c["items"]) for c in body["calls"]]
+    )
+
+
+@contextmanager
+def stray_failures(faults: Faults, lab: LabEnvironment, every: int) -> Iterator[FaultEvent]:
+    """The recommender fails every n-th call (HTTP 500) inside the block; on the timeline."""
+    url = f"{lab.direct_url('recommender')}/stray"
+    event = faults.timeline.open(f"recommender fails every {every}th call (HTTP 500)")
+    try:
+        httpx.post(url, json={"every": every}, timeout=5.0).raise_for_status()
+        yield event
+    finally:
+        httpx.post(url, json={"every": 0}, timeout=5.0).raise_for_status()
+        event.end = time.monotonic()
 
 
 @pytest.fixture(scope="module")
@@ -117,14 +189,15 @@ def scenario(lab_module: LabEnvironment, chaoslab_seed: int) -> Scenario:
     run = traffic.start(
         shop(lab_module.url("frontend")),
         clients=SHOPPERS + 1,
-        duration=CALM + OUTAGE + AFTER,
+        duration=STRAY + OUTAGE + AFTER,
         timeout=10.0,
     )
-    time.sleep(CALM)
+    with stray_failures(faults, lab_module, STRAY_EVERY) as stray:
+        time.sleep(STRAY)
     with faults.latency(LINK, LATENCY_MS) as outage:
         time.sleep(OUTAGE)
     history = run.wait(timeout=AFTER + 20.0)
-    return Scenario(history, faults, outage, recommender_calls(lab_module))
+    return Scenario(history, faults, stray, outage, recommender_record(lab_module))
 
 
 def test_1_answers_fail_fast_while_open(scenario: Scenario) -> None:
@@ -137,9 +210,33 @@ def test_1_answers_fail_fast_while_open(scenario: Scenario) -> None:
     expect(result, during=scenario.faults.timeline)
 
 
-def test_2_recommender_gets_no_calls_while_open_but_probes(scenario: Scenario) -> None:
+def test_2_every_answer_is_picks_or_the_fallback(scenario: Scenario) -> None:
+    ops = scenario.recommendations(scenario.stray.start)
+    wrong = [(op, kind) for op in ops if (kind := scenario.answer(op)) not in ("real", "fallback")]
+    fallbacks = sum(1 for op in ops if scenario.answer(op) == "fallback")
+    errors = []
+    if not ops:
+        errors.append("no /recommendations completed; expected some")
+    for op, kind in wrong:
+        at = op.start - scenario.stray.start
+        errors.append(
+            f"recommendations {op.value!r} by client {op.client}, {at:.2f} s into the run,"
+            f" answered {kind}; expected the recommender's picks or the fallback {FALLBACK}"
+        )
+    result = CheckResult(
+        "every /recommendations answer is the recommender's picks or the fallback",
+        "every answer 200: the picks the recommender sent for this request, or the empty"
+        f" shelf {FALLBACK} (never an error, never picks it did not send)",
+        f"{len(ops) - len(wrong)} of {len(ops)} answers were picks or the fallback"
+        f" ({fallbacks} fallbacks)",
+        errors,
+    )
+    expect(result, during=scenario.faults.timeline)
+
+
+def test_3_recommender_gets_no_calls_while_open_but_probes(scenario: Scenario) -> None:
     start, end = scenario.open_from, scenario.healed
-    arrived = [t for t in scenario.calls if start <= t <= end]
+    arrived = [c.at for c in scenario.record.between(start, end)]
     window = end - start
     bound = int(window * PROBES_PER_SECOND) + PROBE_SLACK
     offsets = ", ".join(f"{t - scenario.outage.start:.2f}" for t in arrived[:20])
@@ -157,26 +254,57 @@ def test_2_recommender_gets_no_calls_while_open_but_probes(scenario: Scenario) -
     expect(result, during=scenario.faults.timeline)
 
 
-def test_3_real_answers_again_after_recovery(scenario: Scenario) -> None:
-    ops = scenario.recommendations(scenario.healed + RECOVERS_WITHIN)
-    not_real = [op for op in ops if op.status != "ok" or op.result != "real"]
-    real_share = 1 - len(not_real) / len(ops) if ops else 0.0
+def test_4_a_stray_failure_does_not_open_the_breaker(scenario: Scenario) -> None:
+    assert scenario.stray.end is not None
+    ops = scenario.recommendations(scenario.stray.start, scenario.stray.end)
+    done = [op for op in ops if op.end is not None]
+    missed = [op for op in done if not scenario.record.during(op)]
+    share = 1 - len(missed) / len(done) if done else 0.0
     errors = []
-    if not ops:
-        errors.append("no /recommendations started after the recovery window; expected some")
-    elif real_share < RECOVERED_SHARE:
-        errors = [op.describe() + (f" ({op.result})" if op.result else "") for op in not_real]
+    if not done:
+        errors.append("no /recommendations completed while the recommender failed at random")
+    elif share < REACHED_SHARE:
+        first = missed[0].start - scenario.stray.start
+        errors.append(
+            f"{len(missed)} /recommendations answered without calling the recommender, the"
+            f" first {first:.2f} s into the run; expected at most"
+            f" {1 - REACHED_SHARE:.0%} (the recommender was up, failing 1 call in"
+            f" {STRAY_EVERY})"
+        )
+        errors += [f"{op.describe()}: {scenario.answer(op)}" for op in missed]
     result = CheckResult(
-        f"real answers again within {RECOVERS_WITHIN:g} s after the recommender healed",
-        f"at least {RECOVERED_SHARE:.0%} of the /recommendations started {RECOVERS_WITHIN:g} s"
-        " or more after the heal answer with real picks (the breaker closed again)",
-        f"{len(ops) - len(not_real)} of {len(ops)} ({real_share:.0%}) answered with real picks",
+        "a stray failure does not open the breaker",
+        f"at least {REACHED_SHARE:.0%} of the /recommendations in the first {STRAY:g} s, while"
+        f" the recommender failed every {STRAY_EVERY}th call (HTTP 500), reach the recommender",
+        f"{len(done) - len(missed)} of {len(done)} ({share:.0%}) reached it",
         errors,
     )
     expect(result, during=scenario.faults.timeline)
 
 
-def test_4_profile_stays_fast_throughout(scenario: Scenario) -> None:
+def test_5_real_answers_again_after_recovery(scenario: Scenario) -> None:
+    ops = scenario.recommendations(scenario.healed + RECOVERS_WITHIN)
+    not_real = [(op, kind) for op in ops if (kind := scenario.answer(op)) != "real"]
+    real_share = 1 - len(not_real) / len(ops) if ops else 0.0
+    calls = scenario.record.between(scenario.healed + RECOVERS_WITHIN, float("inf"))
+    errors = []
+    if not ops:
+        errors.append("no /recommendations started after the recovery window; expected some")
+    elif real_share < RECOVERED_SHARE:
+        errors = [f"{op.describe()}: {kind}" for op, kind in not_real]
+    result = CheckResult(
+        f"real answers again within {RECOVERS_WITHIN:g} s after the recommender healed",
+        f"at least {RECOVERED_SHARE:.0%} of the /recommendations started {RECOVERS_WITHIN:g} s"
+        " or more after the heal answer with the picks the recommender sent for them (the"
+        " breaker closed again)",
+        f"{len(ops) - len(not_real)} of {len(ops)} ({real_share:.0%}) answered with its picks;"
+        f" the recommender received {len(calls)} calls in that time",
+        errors,
+    )
+    expect(result, during=scenario.faults.timeline)
+
+
+def test_6_profile_stays_fast_throughout(scenario: Scenario) -> None:
     ops = scenario.history.where(f="profile")
     result = latency_below(ops, FAST_PROFILE, what="/profile answer")
     result.expected += " (it never calls the recommender)"
