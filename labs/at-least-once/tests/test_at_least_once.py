@@ -1,18 +1,22 @@
 """The checks of at-least-once: top-ups published to a broker that delivers at least once, and
 judged against what the consumer wrote down.
 
-One scenario runs once for the module. Two publishers put top-up messages on the broker, about
-ten a second, while a seeded fault schedule runs: three times the broker's acks are slowed past
-the lease and the consumer is killed (SIGKILL) while an ack is in flight, then restarted; once
-the broker takes an ack but holds its answer back and the consumer is killed while it waits;
-once the acks are slowed for a while without a crash; once every delivery reaches the consumer
-twice.
-Then the faults heal, the publishers stop, and the checks wait until the broker holds no
-unacknowledged message. The four checks judge the broker's record and the consumer's accounts.
+One scenario runs once for the module. Two publishers put top-up messages on the broker while a
+seeded fault schedule runs four faults, in an order drawn from the seed:
+- the consumer crashes right after its next database commit (a crash point, armed while it is
+  idle): after the credit and before the ack, and in a consumer that commits a message in two
+  transactions, between the two;
+- the broker takes an ack but holds its answer back, and the consumer is killed while it waits;
+- acks are slowed past the lease, so the broker redelivers messages the consumer applied;
+- every delivery reaches the consumer twice.
+Each fault publishes a message of its own, so it always has one to act on. Then the faults
+heal, the publishers stop, and the checks wait until the broker holds no unacknowledged
+message. The four checks judge the broker's record and the consumer's accounts.
 """
 
 import itertools
 import random
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -28,6 +32,7 @@ from harness import (
     CheckResult,
     Client,
     Faults,
+    HttpControl,
     LabEnvironment,
     Schedule,
     Step,
@@ -38,101 +43,234 @@ from harness import (
 )
 
 LEASE = 1.0  # seconds: the broker's visibility timeout (services/broker.py, LEASE_SECONDS)
-ACK_DELAY_MS = 1500  # how long a slowed ack waits at the broker: well past the lease
-IN_FLIGHT = 0.6  # seconds of slow acks before the crash: the consumer is waiting on an ack
+ACK_DELAY_MS = 1500  # how long a slowed or held ack waits at the broker: well past the lease
 PUBLISHERS = 2
 PUBLISH_EVERY = 0.2  # seconds between one publisher's messages
 ACCOUNTS = [f"acct-{n}" for n in range(1, 6)]
-DRAIN_BOUND = 12.0  # seconds after the heal by which every message must be acked (takes ~2 s)
+# Top-ups come in round amounts, so one account gets the same amount more than once in a run
+# (5 accounts x 4 amounts: 20 bodies, for some 35 messages): a message is its id, not its body.
+AMOUNTS = [500, 1000, 2000, 5000]  # cents
+# The crash point is armed while the consumer is idle (no unacked message), so that its next
+# commit is the first one of a message, never the second of a consumer that commits twice.
+QUIET_BOUND = 4.0  # seconds to wait for the queue to drain before arming (it takes < 2 s)
+QUIET_SETTLE = 0.1  # and then for the consumer to finish what it does after its last ack
+FAULT_BOUND = 5.0  # seconds for a fault's own message to reach its point (it takes < 0.5 s)
+DRAIN_BOUND = 6.0  # seconds after the heal by which every message must be acked (takes < 2 s)
 SETTLE = 0.3  # seconds to let a last apply land after the queue drained
 
-FaultMaker = Callable[[Faults], AbstractContextManager[object]]
 
+# -- the scenario ------------------------------------------------------------------------------
+class Gate:
+    """Lets the publishers publish, or pauses them: `closed()` also waits for a publish that
+    is on its way, so that nothing lands on the broker while it is closed."""
 
-# -- the fault schedule ----------------------------------------------------------------------
-@contextmanager
-def crash_while_acking(faults: Faults, **ack_fault: Any) -> Iterator[None]:
-    """Fault the broker's acks, let the consumer apply a message and send its ack, then kill it
-    (SIGKILL) before it has its answer. It stays down for the step's hold, and restarts once
-    acks are normal again."""
-    try:
-        with faults.http("broker", path="/ack", **ack_fault):
-            time.sleep(IN_FLIGHT)
-            faults.kill("consumer")
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._open = True
+
+    @contextmanager
+    def publishing(self) -> Iterator[bool]:
+        """Whether a publisher may publish now; hold it while publishing."""
+        with self._lock:
+            yield self._open
+
+    @contextmanager
+    def closed(self) -> Iterator[None]:
+        with self._lock:
+            self._open = False
+        try:
             yield
-    finally:
-        faults.restart("consumer")
+        finally:
+            with self._lock:
+                self._open = True
 
 
-def crash_while_an_ack_is_in_flight(faults: Faults) -> AbstractContextManager[None]:
-    """Acks slowed past the lease: the broker redelivers what the consumer had applied."""
-    return crash_while_acking(faults, delay_ms=ACK_DELAY_MS)
+@dataclass
+class Scenario:
+    """What the faults need beside the lab: a message of their own to act on, a gate that
+    pauses the publishers, and the broker's record of the requests it received."""
+
+    lab: LabEnvironment
+    faults: Faults
+    publish: Callable[[], str]  # publishes one message now, returns its id
+    gate: Gate
+
+    @contextmanager
+    def quiet(self) -> Iterator[None]:
+        """The publishers paused and the consumer idle: every message acked (or QUIET_BOUND)."""
+        with self.gate.closed():
+            wait_until_drained(self.lab, QUIET_BOUND)
+            time.sleep(QUIET_SETTLE)
+            yield
+
+    def wait_for(self, *requests: Callable[[dict[str, Any]], bool]) -> bool:
+        """Until the broker has received, in this order, a request matching each predicate
+        (or FAULT_BOUND); the order is the order in which it received them."""
+        control = HttpControl(self.lab, "broker")
+        deadline = time.monotonic() + FAULT_BOUND
+        while time.monotonic() < deadline:
+            pending = list(requests)
+            for request in control.received():
+                if pending and pending[0](request):
+                    pending.pop(0)
+            if not pending:
+                return True
+            time.sleep(0.02)
+        return False
 
 
-def crash_while_an_ack_answer_is_held(faults: Faults) -> AbstractContextManager[None]:
-    """The broker takes the ack at once but holds its answer back. A consumer that applies
-    before it acks loses nothing here; one that acks first loses the message it had not
-    applied yet."""
-    return crash_while_acking(faults, response_delay_ms=ACK_DELAY_MS)
+def ack(message: str | None = None, since: float = 0.0) -> Callable[[dict[str, Any]], bool]:
+    """A request to match: the ack of `message` (any ack if None) received at or after `since`
+    (wall clock, as the broker records it)."""
+
+    def match(request: dict[str, Any]) -> bool:
+        path = str(request["path"])
+        return (
+            request["method"] == "POST"
+            and (path == f"/ack/{message}" if message else path.startswith("/ack/"))
+            and float(request["time"]) >= since
+        )
+
+    return match
 
 
-def slow_acks(faults: Faults) -> AbstractContextManager[object]:
-    return faults.http("broker", delay_ms=ACK_DELAY_MS, path="/ack")
+def poll(request: dict[str, Any]) -> bool:
+    return request["method"] == "GET" and request["path"] == "/messages/next"
 
 
-def deliver_twice(faults: Faults) -> AbstractContextManager[object]:
-    return faults.http("broker", duplicate=True, path="/messages/next", method="GET")
+def crash_after_the_next_commit(s: Scenario) -> AbstractContextManager[object]:
+    """The consumer dies right after its next database commit, before it acks. The broker
+    redelivers the message; a consumer that commits the credit and the message id apart has
+    one without the other. Armed while the consumer is idle, so the commit is a message's
+    first."""
+
+    @contextmanager
+    def step() -> Iterator[None]:
+        with s.quiet(), s.faults.crash_after_commit("consumer", nth=1) as point:
+            s.publish()
+            point.wait(timeout=FAULT_BOUND)
+            yield  # down for the hold; restarted on the way out
+
+    return step()
 
 
-MENU: dict[str, tuple[FaultMaker, tuple[float, float], float]] = {
-    # name: (fault, its hold range in seconds, seconds it takes beyond its hold)
-    "crash the consumer while an ack is in flight": (
-        crash_while_an_ack_is_in_flight,
-        (0.2, 0.4),
-        IN_FLIGHT + 1.0,  # + the restart
+def crash_while_the_ack_answer_is_held(s: Scenario) -> AbstractContextManager[object]:
+    """The broker takes an ack at once but holds its answer back; the consumer is killed as
+    soon as the broker has taken the ack of the step's own message, a first delivery (an ack
+    of a redelivery would prove nothing: that message was applied the first time). A consumer
+    that applies before it acks loses nothing; one that acks first loses that message."""
+
+    @contextmanager
+    def step() -> Iterator[None]:
+        try:
+            # The queue drains first, so the step's message is not queued behind others, each
+            # of which would hold the consumer for ACK_DELAY_MS.
+            with (
+                s.quiet(),
+                s.faults.http("broker", path="/ack", response_delay_ms=ACK_DELAY_MS),
+            ):
+                s.wait_for(ack(s.publish()))
+                s.faults.kill("consumer")
+                yield
+        finally:
+            s.faults.restart("consumer")
+
+    return step()
+
+
+def slow_acks(s: Scenario) -> AbstractContextManager[object]:
+    """Acks wait past the lease: refused (409), and the broker redelivers what was applied.
+    Held until an ack is on its way (the step publishes a message, so there is one)."""
+
+    @contextmanager
+    def step() -> Iterator[None]:
+        with s.faults.http("broker", path="/ack", delay_ms=ACK_DELAY_MS):
+            since = time.time()
+            s.publish()
+            s.wait_for(ack(since=since))
+            yield
+
+    return step()
+
+
+def deliver_twice(s: Scenario) -> AbstractContextManager[object]:
+    """Every answer to a poll is sent again to the next poll: the same delivery, twice. Held
+    until the consumer acked the step's own message and polled again (and got it again)."""
+
+    @contextmanager
+    def step() -> Iterator[None]:
+        with s.faults.http("broker", path="/messages/next", method="GET", duplicate=True):
+            s.wait_for(ack(s.publish()), poll)
+            yield
+
+    return step()
+
+
+StepMaker = Callable[[Scenario], AbstractContextManager[object]]
+MENU: dict[str, tuple[StepMaker, tuple[float, float], float]] = {
+    # name: (fault, its hold range in seconds, about how long it takes beyond its hold)
+    "crash the consumer right after its next database commit": (
+        crash_after_the_next_commit,
+        (0.1, 0.3),
+        0.5,  # the queue drains, then the restart (about 0.4 s)
     ),
     "crash the consumer while the answer to its ack is held back": (
-        crash_while_an_ack_answer_is_held,
-        (0.2, 0.4),
-        IN_FLIGHT + 1.0,
+        crash_while_the_ack_answer_is_held,
+        (0.1, 0.3),
+        0.5,  # the queue drains, then the restart (about 0.4 s)
     ),
-    f"acks delayed {ACK_DELAY_MS} ms (the lease is {LEASE:g} s)": (slow_acks, (1.6, 2.2), 0.0),
-    "every delivery sent twice": (deliver_twice, (0.8, 1.2), 0.0),
+    f"acks delayed {ACK_DELAY_MS} ms (the lease is {LEASE:g} s)": (slow_acks, (0.3, 0.5), 0.0),
+    "every delivery sent twice": (deliver_twice, (0.3, 0.5), 0.0),
 }
 
 
-def fault_schedule(seed: int) -> Schedule:
-    """Four crashes (one while an ack's answer is held back), one stretch of slow acks, one of
-    double deliveries: in a seeded order."""
+def fault_schedule(seed: int, scenario: Scenario) -> Schedule:
+    """The four faults, in a seeded order, with seeded holds and gaps. A step that overruns its
+    estimate (a slow restart) delays the next one, which then starts at once."""
     rng = random.Random(f"at-least-once:{seed}")
-    crash, held, slow, twice = MENU
-    plan = [crash, crash, crash, held, slow, twice]
+    plan = list(MENU)
     rng.shuffle(plan)
     steps = []
-    at = rng.uniform(0.3, 0.6)
+    at = rng.uniform(0.2, 0.4)
     for name in plan:
         make, holds, extra = MENU[name]
         hold = round(rng.uniform(*holds), 2)
-        steps.append(Step(round(at, 2), hold, name, make))
-        at += hold + extra + rng.uniform(0.3, 0.6)
+        steps.append(Step(round(at, 2), hold, name, lambda _f, make=make: make(scenario)))
+        at += hold + extra + rng.uniform(0.1, 0.3)
     return Schedule(tuple(steps), seed)
 
 
 # -- the producer ------------------------------------------------------------------------------
-def publish(client: Client, url: str, numbers: Iterator[int]) -> None:
+def top_up(rng: random.Random, numbers: Iterator[int]) -> dict[str, Any]:
     """One top-up message: a fresh id, a random account and amount (cents)."""
-    message = {
+    return {
         "id": f"m-{next(numbers)}",
-        "body": {
-            "account": client.rng.choice(ACCOUNTS),
-            "amount": client.rng.randrange(100, 10_000, 5),
-        },
+        "body": {"account": rng.choice(ACCOUNTS), "amount": rng.choice(AMOUNTS)},
     }
-    with client.op("publish", message) as op:
-        response = client.http.post(url, json=message)
-        if response.status_code not in (200, 201):
-            op.fail(f"HTTP {response.status_code}: {response.text[:200]}")
-    client.sleep(PUBLISH_EVERY)
+
+
+def publish(client: Client, url: str, numbers: Iterator[int], gate: Gate) -> None:
+    with gate.publishing() as open_:
+        if open_:
+            message = top_up(client.rng, numbers)
+            with client.op("publish", message) as op:
+                response = client.http.post(url, json=message)
+                if response.status_code not in (200, 201):
+                    op.fail(f"HTTP {response.status_code}: {response.text[:200]}")
+    client.sleep(PUBLISH_EVERY if open_ else 0.05)
+
+
+def publisher(url: str, numbers: Iterator[int], seed: int) -> Callable[[], str]:
+    """Publish one message now, for a fault that needs one to act on; returns its id."""
+    rng = random.Random(f"at-least-once:faults:{seed}")
+
+    def publish_one() -> str:
+        message = top_up(rng, numbers)
+        response = httpx.post(url, json=message, timeout=5.0, trust_env=False)
+        response.raise_for_status()
+        return str(message["id"])
+
+    return publish_one
 
 
 # -- what the scenario recorded ----------------------------------------------------------------
@@ -195,11 +333,13 @@ def wait_until_drained(lab: LabEnvironment, bound: float) -> float | None:
 @pytest.fixture(scope="module")
 def delivered(lab_module: LabEnvironment, chaoslab_seed: int) -> Delivered:
     faults = Faults(lab_module)
-    schedule = fault_schedule(chaoslab_seed)
     url = f"{lab_module.url('broker')}/messages"
     numbers = itertools.count(1)
+    gate = Gate()
+    scenario = Scenario(lab_module, faults, publisher(url, numbers, chaoslab_seed), gate)
+    schedule = fault_schedule(chaoslab_seed, scenario)
     with Traffic(chaoslab_seed).start(
-        lambda client: publish(client, url, numbers), clients=PUBLISHERS
+        lambda client: publish(client, url, numbers, gate), clients=PUBLISHERS
     ) as run:
         schedule.run(faults)
         run.stop()
