@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Self
 
+from harness._errors import PortInUse, ToxiproxyError
 from harness.backends import Backend, backend_factory
 from harness.crashpoints import service_env
 from harness.faults import HttpControl
@@ -69,12 +70,21 @@ class LabEnvironment:
         self.stop()
 
     def start(self) -> Self:
-        """Start everything, or (on any error, Ctrl-C included) stop what had started."""
-        try:
-            return self._start()
-        except BaseException:
-            self.stop()
-            raise
+        """Start everything, or (on any error, Ctrl-C included) stop what had started.
+
+        A port taken between its choice and its use (by another run on this machine) is not
+        the lab's fault: everything is stopped and started again on new ports."""
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            try:
+                return self._start()
+            except (PortInUse, ToxiproxyError) as exc:
+                self.stop()
+                if attempt == PORT_ATTEMPTS or not _port_conflict(exc):
+                    raise
+            except BaseException:
+                self.stop()
+                raise
+        raise AssertionError("unreachable")
 
     def _start(self) -> Self:
         begin = time.monotonic()
@@ -231,6 +241,18 @@ class LabEnvironment:
         keep = logs_dir(self.lab.slug)
         shutil.rmtree(keep, ignore_errors=True)
         shutil.copytree(logs, keep, dirs_exist_ok=True)
+
+
+PORT_ATTEMPTS = 3
+
+
+def _port_conflict(error: Exception) -> bool:
+    text = str(error).lower()
+    return (
+        isinstance(error, PortInUse)
+        or "address already in use" in text
+        or ("another program answers" in text)
+    )
 
 
 _DEFERRED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)

@@ -1,18 +1,39 @@
-"""Free TCP ports on 127.0.0.1."""
+"""Free TCP ports on 127.0.0.1, and who listens on one.
+
+Ports are drawn at random below the kernel's ephemeral range: a port the kernel hands out for
+`bind(0)` or for an outgoing connection is the one another run (or any client) is most likely
+to take between our choice and the service's bind. A conflict that still happens is retried by
+the environment with new ports.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import os
+import random
 import socket
+from pathlib import Path
 
 HOST = "127.0.0.1"
+PORT_RANGE = (20_000, 32_000)  # below Linux's default ephemeral range (32768-60999)
+_random = random.SystemRandom()
 
 
 def free_ports(count: int) -> list[int]:
     """`count` distinct ports free right now; held together so that none is handed out twice."""
-    sockets = []
+    sockets: list[socket.socket] = []
     try:
-        for _ in range(count):
+        for _ in range(count * 20):
+            if len(sockets) == count:
+                break
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            try:
+                sock.bind((HOST, _random.randrange(*PORT_RANGE)))
+            except OSError:
+                sock.close()
+                continue
+            sockets.append(sock)
+        while len(sockets) < count:  # the range is crowded: let the kernel choose
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             sock.bind((HOST, 0))
             sockets.append(sock)
@@ -20,6 +41,29 @@ def free_ports(count: int) -> list[int]:
     finally:
         for sock in sockets:
             sock.close()
+
+
+def listener_is(pid: int, port: int) -> bool | None:
+    """Whether the socket listening on `port` belongs to process `pid` (None: cannot tell)."""
+    try:
+        table = Path("/proc/net/tcp").read_text().splitlines()[1:]
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return None
+    inodes = set()
+    for line in table:
+        fields = line.split()
+        local, state, inode = fields[1], fields[3], fields[9]
+        if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
+            inodes.add(inode)
+    if not inodes:
+        return False
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            if target.startswith("socket:[") and target[8:-1] in inodes:
+                return True
+    return False
 
 
 def is_open(port: int, host: str = HOST, timeout: float = 0.2) -> bool:

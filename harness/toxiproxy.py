@@ -18,7 +18,7 @@ from typing import Any, Literal
 import httpx
 
 from harness._errors import ToxiproxyError
-from harness.ports import HOST, free_ports
+from harness.ports import HOST, free_ports, listener_is
 from harness.processes import ChildProcess
 from harness.tools import find_toxiproxy
 
@@ -141,6 +141,9 @@ class ToxiproxyServer:
         while True:
             try:
                 self._client.version()
+                # Someone answered; it must be our server, not another run's on that port.
+                if listener_is(self._process.pid or 0, self.port) is False:
+                    raise ToxiproxyError("another program answers on this port")
                 return self
             except ToxiproxyError:
                 code = self._process.exit_code()

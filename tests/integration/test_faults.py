@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import socket
 import time
 
 import httpx
 import pytest
 
-from harness import Faults, LabEnvironment
+from harness import Faults, Lab, LabEnvironment
 
 pytestmark = pytest.mark.integration
 
@@ -83,3 +84,29 @@ def test_reset_restarts_a_crashed_service(env: LabEnvironment) -> None:
     Faults(env).kill("back")
     env.reset()
     assert ping(env).status_code == 200
+
+
+def test_a_port_taken_before_the_service_binds_it_is_retried_on_new_ports(
+    ping_lab: Lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Another run takes the port chosen for `front` between the choice and the bind.
+    from harness import environment, ports
+
+    squatter = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    squatter.bind((ports.HOST, 0))
+    squatter.listen()
+    calls = []
+
+    def racy_free_ports(count: int) -> list[int]:
+        chosen = ports.free_ports(count)
+        calls.append(chosen)
+        return [squatter.getsockname()[1], *chosen[1:]] if len(calls) == 1 else chosen
+
+    monkeypatch.setattr(environment, "free_ports", racy_free_ports)
+    try:
+        with LabEnvironment(ping_lab, seed=1) as env:
+            assert len(calls) == 2, "the start should have been retried once"
+            answer = httpx.get(f"{env.url('front')}/ping", timeout=5)
+            assert answer.status_code == 200
+    finally:
+        squatter.close()
