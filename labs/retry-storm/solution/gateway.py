@@ -1,6 +1,7 @@
 """The quote gateway: checkout asks it for the price of an item, and it asks pricing.
 
     POST /quote  {"call_id": "q-17", "item": "kettle"}  ->  200 {"call_id", "item", "price"}
+                                                         or 4xx as pricing answered it
                                                          or 503 / 504 {"error": ...}
 
 The body goes to pricing unchanged: pricing's logs are searched by call id.
@@ -51,7 +52,7 @@ class RetryBudget:
     pricing fails everything, the gateway sends it little more than one try per call.
     """
 
-    def __init__(self, ratio: float = 0.2, reserve: float = 40.0) -> None:
+    def __init__(self, ratio: float = 0.2, reserve: float = 60.0) -> None:
         self.ratio = ratio
         self.reserve = reserve
         self.tokens = reserve
