@@ -19,7 +19,7 @@ pytestmark = pytest.mark.docker
 
 @pytest.mark.parametrize(
     ("lab", "variant"),
-    VARIANTS,
+    [pytest.param(lab, v, marks=pytest.mark.xdist_group(lab.slug)) for lab, v in VARIANTS],
     ids=[f"{lab.slug}:{variant.label}" for lab, variant in VARIANTS],
 )
 def test_variant_gets_its_verdict_on_docker(

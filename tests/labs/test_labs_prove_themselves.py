@@ -3,8 +3,9 @@ is sound, its starter fails exactly the checks the lab is about, its reference s
 every also-correct fix pass, and every plausible wrong fix fails exactly the checks its
 docstring names, with exit 1 (it starts and serves; exit 2 would only prove it is broken).
 
-Each variant is one test, so `pytest -n` runs them in parallel workers: the verdicts are made
-to hold on a loaded machine (`make flake LOAD=2` shows it)."""
+Each variant is one test, so `pytest -n N --dist loadgroup` runs the labs in parallel workers,
+each lab's variants one after the other: the verdicts are made to hold on a loaded machine
+(`make flake LOAD=2` shows it)."""
 
 from __future__ import annotations
 
@@ -71,7 +72,9 @@ def test_every_lab_has_wrong_and_also_correct_fixes(lab: Lab) -> None:
 
 @pytest.mark.parametrize(
     ("lab", "variant"),
-    VARIANTS,
+    # One lab's variants run one after the other on one worker (`--dist loadgroup`): labs in
+    # parallel, never two copies of one lab's load at once.
+    [pytest.param(lab, v, marks=pytest.mark.xdist_group(lab.slug)) for lab, v in VARIANTS],
     ids=[f"{lab.slug}:{variant.label}" for lab, variant in VARIANTS],
 )
 def test_variant_gets_its_verdict(lab: Lab, variant: Variant) -> None:
