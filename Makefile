@@ -23,13 +23,15 @@ $(BIN)/chaoslab: pyproject.toml
 
 test: $(BIN)/chaoslab
 	$(BIN)/python -m pytest -m "not docker" --ignore=tests/labs
-	$(BIN)/python -m pytest tests/labs -n $(PROOF_WORKERS) --dist loadgroup
+	$(BIN)/python -m pytest tests/labs -n $(PROOF_WORKERS) --dist loadgroup -m "not alone"
+	$(BIN)/python -m pytest tests/labs -m alone
 
 # Every lab on the docker backend too. Starts an engine where none runs and you are root
 # (installing Debian's docker.io), and builds the images once per machine.
 test-docker: docker-setup
 	CHAOSLAB_REQUIRE_DOCKER=1 $(BIN)/python -m pytest -m docker --ignore=tests/labs --ignore=tests/docker/test_labs_on_docker.py
-	CHAOSLAB_REQUIRE_DOCKER=1 $(BIN)/python -m pytest tests/docker/test_labs_on_docker.py -n $(PROOF_WORKERS) --dist loadgroup
+	CHAOSLAB_REQUIRE_DOCKER=1 $(BIN)/python -m pytest tests/docker/test_labs_on_docker.py -n $(PROOF_WORKERS) --dist loadgroup -m "not alone"
+	CHAOSLAB_REQUIRE_DOCKER=1 $(BIN)/python -m pytest tests/docker/test_labs_on_docker.py -m alone
 
 docker-setup: $(BIN)/chaoslab
 	bash scripts/docker-engine.sh

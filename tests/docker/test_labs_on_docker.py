@@ -12,14 +12,14 @@ from harness import Lab
 from harness.images import Images
 from harness.proof import check_variant
 from harness.variants import Variant
-from tests.labs.test_labs_prove_themselves import VARIANTS
+from tests.labs.test_labs_prove_themselves import VARIANTS, _marks
 
 pytestmark = pytest.mark.docker
 
 
 @pytest.mark.parametrize(
     ("lab", "variant"),
-    [pytest.param(lab, v, marks=pytest.mark.xdist_group(lab.slug)) for lab, v in VARIANTS],
+    [pytest.param(lab, v, marks=_marks(lab)) for lab, v in VARIANTS],
     ids=[f"{lab.slug}:{variant.label}" for lab, variant in VARIANTS],
 )
 def test_variant_gets_its_verdict_on_docker(
