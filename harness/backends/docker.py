@@ -454,10 +454,12 @@ def _remove_labelled(
 ) -> None:
     from docker.errors import APIError, NotFound  # noqa: PLC0415
 
+    # Sparse: one listing, no inspect per container. A full listing inspects each one, and a
+    # container that another run removes meanwhile would fail this reap with a 404.
     containers = [
         c
-        for c in client.containers.list(all=True, filters={"label": label_filter})
-        if doomed(c.labels)
+        for c in client.containers.list(all=True, sparse=True, filters={"label": label_filter})
+        if doomed(c.attrs.get("Labels") or {})
     ]
 
     def remove(container: Any) -> None:
@@ -521,7 +523,7 @@ sys.stdin.buffer.read()
 import docker
 label = "chaoslab.run=" + sys.argv[1]
 client = docker.from_env(timeout=30)
-for container in client.containers.list(all=True, filters={"label": label}):
+for container in client.containers.list(all=True, sparse=True, filters={"label": label}):
     try:
         container.remove(force=True, v=True)
     except Exception:
