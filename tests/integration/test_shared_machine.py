@@ -224,11 +224,14 @@ def test_a_process_of_another_user_is_never_reaped(tmp_path: Path) -> None:
 def _python_for(user: str) -> tuple[str, str]:
     """An interpreter the other user can run, and the path that finds the project on it."""
     site = next((ROOT / ".venv" / "lib").glob("python3*/site-packages"), None)
+    path = f"{ROOT}{os.pathsep}{site}"
     for python in (sys.executable, "/usr/bin/python3"):
         try:
             probe = subprocess.run(
-                [python, "-c", "import sys; print(sys.version_info[:2])"],
+                [python, "-c", "import sys, harness.cli, uvicorn; print(sys.version_info[:2])"],
                 user=user,
+                env={"PATH": os.environ["PATH"], "PYTHONPATH": path},
+                cwd="/",
                 capture_output=True,
                 text=True,
                 check=False,
@@ -236,8 +239,8 @@ def _python_for(user: str) -> tuple[str, str]:
         except OSError:  # not theirs to run (a venv under a private home)
             continue
         if probe.returncode == 0 and probe.stdout.strip() == str(sys.version_info[:2]):
-            return python, f"{ROOT}{os.pathsep}{site}"
-    pytest.skip(f"no Python {sys.version_info[:2]} that user {user} can run")
+            return python, path
+    pytest.skip(f"no Python {sys.version_info[:2]} with this project that user {user} can run")
 
 
 def test_two_users_runs_leave_each_other_alone(
