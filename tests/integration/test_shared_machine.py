@@ -156,12 +156,12 @@ def test_a_killed_run_is_reaped_from_its_own_tmpdir_only_when_dead(
 
 
 def signal_at_random_moments() -> list[tuple[signal.Signals, float]]:
-    """From 0.1 s on (before that the interpreter itself is still starting, and a Ctrl-C
+    """From 0.25 s on (before that the interpreter itself may still be starting, and a Ctrl-C
     there is Python's to report) to past the end of the check's run."""
     rng = random.Random(os.environ.get("CHAOSLAB_TEST_SEED", str(time.time_ns())))
     plan = []
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
-        plan += [(sig, round(rng.uniform(0.1, 3.0), 2)) for _ in range(MOMENTS)]
+        plan += [(sig, round(rng.uniform(0.25, 3.0), 2)) for _ in range(MOMENTS)]
     return plan
 
 
