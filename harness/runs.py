@@ -71,6 +71,9 @@ def _pid_namespace(pid: int | str = "self") -> str:
         return "-"
 
 
+_ME: dict[int, Owner] = {}
+
+
 @dataclass(frozen=True)
 class Owner:
     """The harness process that owns a run, named so that any later process can tell for
@@ -84,8 +87,13 @@ class Owner:
 
     @classmethod
     def me(cls) -> Owner:
+        """This process, read once per process (a forked child is a new owner)."""
         pid = os.getpid()
-        return cls(socket.gethostname(), _boot_id(), _pid_namespace(), pid, process_start_time(pid))
+        if pid not in _ME:
+            _ME[pid] = cls(
+                socket.gethostname(), _boot_id(), _pid_namespace(), pid, process_start_time(pid)
+            )
+        return _ME[pid]
 
     def label(self) -> str:
         return f"{self.host}/{self.boot}/{self.pidns}/{self.pid}/{self.start or '-'}"
