@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -29,6 +27,7 @@ from harness.lab import CHECKS, Lab, Link, env_name
 from harness.ports import free_ports
 from harness.readiness import wait_ready
 from harness.runs import Run
+from harness.signals import signals_deferred
 from harness.tools import cache_root
 from harness.toxiproxy import ToxiproxyClient
 from harness.variants import overlay
@@ -253,31 +252,6 @@ def _port_conflict(error: Exception) -> bool:
         or "address already in use" in text
         or ("another program answers" in text)
     )
-
-
-_DEFERRED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-
-
-@contextmanager
-def signals_deferred() -> Iterator[None]:
-    """Hold SIGINT, SIGTERM and SIGHUP until the block ends, then deliver them to the handlers
-    that were in place. Only the main thread can set handlers; elsewhere this does nothing."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    pending: list[int] = []
-
-    def hold(signum: int, frame: object) -> None:
-        pending.append(signum)
-
-    previous = {sig: signal.signal(sig, hold) for sig in _DEFERRED}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, signal.SIG_DFL if handler is None else handler)
-        for signum in dict.fromkeys(pending):
-            signal.raise_signal(signum)
 
 
 def logs_dir(slug: str) -> Path:

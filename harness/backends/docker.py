@@ -36,6 +36,7 @@ from harness.images import Images, ensure_images
 from harness.lab import ServiceSpec
 from harness.ports import HOST, is_open
 from harness.runs import OWNER_ENV, RUN_ENV, Owner, Run, reap_stale, register_reaper
+from harness.signals import signals_deferred
 from harness.toxiproxy import ToxiproxyClient
 
 RUN_LABEL = "chaoslab.run"
@@ -157,11 +158,13 @@ class DockerBackend:
         try:
             self.images = ensure_images(self._client)
             self._watchdog = _start_watchdog(run.id)
-            self._client.networks.create(
-                self.network_name, driver="bridge", labels=self._labels(), check_duplicate=True
-            )
+            with signals_deferred():  # see harness.signals: cut mid-request, it would outlive us
+                self._client.networks.create(
+                    self.network_name, driver="bridge", labels=self._labels(), check_duplicate=True
+                )
         except BaseException:
-            self.close()
+            with signals_deferred():
+                self.close()
             raise
 
     # -- Toxiproxy -----------------------------------------------------------------------------
@@ -359,16 +362,17 @@ class DockerBackend:
 
         endpoint = self._client.api.create_endpoint_config(aliases=[name])
         try:
-            return self._client.containers.create(
-                image,
-                command,
-                name=f"chaoslab-{self.run.id}-{name}",
-                hostname=name,
-                labels=self._labels(name),
-                network=self.network_name,
-                networking_config={self.network_name: endpoint},
-                **options,
-            )
+            with signals_deferred():  # see harness.signals: cut mid-request, it would outlive us
+                return self._client.containers.create(
+                    image,
+                    command,
+                    name=f"chaoslab-{self.run.id}-{name}",
+                    hostname=name,
+                    labels=self._labels(name),
+                    network=self.network_name,
+                    networking_config={self.network_name: endpoint},
+                    **options,
+                )
         except APIError as exc:
             raise RunError(
                 f"cannot create the container of '{name}' ({image} {' '.join(command)}): "
@@ -476,7 +480,11 @@ def _remove_labelled(
     for network in client.networks.list(filters={"label": label_filter}):
         if doomed(network.attrs.get("Labels") or {}):
             with contextlib.suppress(NotFound):
-                network.remove()
+                try:
+                    network.remove()
+                except APIError:  # an endpoint the engine is still releasing: once more
+                    time.sleep(0.5)
+                    network.remove()
 
 
 # -- reaping ------------------------------------------------------------------------------------

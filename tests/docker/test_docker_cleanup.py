@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 import pytest
 
 from harness import Lab, LabEnvironment, ServiceNotReady, load_lab
-from harness.backends.docker import OWNER_LABEL, RUN_LABEL, USER_LABEL, labelled
+from harness.backends.docker import OWNER_LABEL, RUN_LABEL, USER_LABEL, connect, labelled
 from harness.environment import logs_dir
 from harness.images import Images
 from harness.runs import Owner, Run, reap_stale, registry
@@ -199,3 +200,48 @@ def test_reaper_removes_only_what_is_provably_dead(
             with contextlib.suppress(Exception):
                 thing.remove(force=True) if hasattr(thing, "kill") else thing.remove()
         live.close()
+
+
+@pytest.mark.parametrize("kind", ["network", "container"])
+def test_ctrl_c_while_the_engine_creates_leaves_nothing(
+    docker_images: Images, ping_lab: Lab, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    # Ctrl-C lands while a create request is on its way: the engine finishes the creation after
+    # the harness has stopped waiting for the answer. Had the harness listed what to remove
+    # before that, the network or container would outlive the run (seen once in CI).
+    from docker.models.containers import ContainerCollection
+    from docker.models.networks import NetworkCollection
+
+    collection: Any = NetworkCollection if kind == "network" else ContainerCollection
+    real = collection.create
+    requests: list[threading.Thread] = []
+
+    def in_flight(self: Any, *args: Any, **kwargs: Any) -> Any:
+        answer: list[Any] = []
+        request = threading.Thread(target=lambda: answer.append(real(self, *args, **kwargs)))
+        request.start()
+        if not requests:
+            signal.raise_signal(signal.SIGINT)  # Ctrl-C, once, with the request in flight
+        requests.append(request)
+        request.join()
+        return answer[0]
+
+    monkeypatch.setattr(collection, "create", in_flight)
+    env = LabEnvironment(ping_lab, backend_name="docker")
+    with pytest.raises(KeyboardInterrupt):
+        env.start()
+    for request in requests:
+        request.join()
+    monkeypatch.undo()
+    with contextlib.closing(connect()) as client:
+        me = Owner.me().label()
+        left = [
+            thing.name
+            for listing in (client.containers.list(all=True), client.networks.list())
+            for thing in listing
+            if (thing.attrs.get("Labels") or thing.attrs.get("Config", {}).get("Labels") or {}).get(
+                OWNER_LABEL
+            )
+            == me
+        ]
+    assert left == [], f"left by a Ctrl-C during the {kind} creation: {left}"
