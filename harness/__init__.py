@@ -21,6 +21,7 @@ if TYPE_CHECKING:
         ToxiproxyError,
         UnknownLabError,
     )
+    from harness.artifacts import Artifact
     from harness.checkers import (
         CheckFailed,
         CheckResult,
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
         find_lab,
         load_lab,
     )
+    from harness.linearizability import linearizable
     from harness.nemesis import (
         Schedule,
         Step,
@@ -64,6 +66,7 @@ if TYPE_CHECKING:
     )
 
 _WHERE = {
+    "Artifact": "harness.artifacts",
     "ChaoslabError": "harness._errors",
     "CheckFailed": "harness.checkers",
     "CheckResult": "harness.checkers",
@@ -95,6 +98,7 @@ _WHERE = {
     "expect": "harness.checkers",
     "find_lab": "harness.lab",
     "latency_below": "harness.checkers",
+    "linearizable": "harness.linearizability",
     "load_lab": "harness.lab",
     "no_lost_writes": "harness.checkers",
     "percentile": "harness.history",
@@ -102,6 +106,7 @@ _WHERE = {
 }
 
 __all__ = [
+    "Artifact",
     "ChaoslabError",
     "CheckFailed",
     "CheckResult",
@@ -133,6 +138,7 @@ __all__ = [
     "expect",
     "find_lab",
     "latency_below",
+    "linearizable",
     "load_lab",
     "no_lost_writes",
     "percentile",

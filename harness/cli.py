@@ -6,7 +6,7 @@ chaoslab hint LAB             the next hint
 chaoslab logs LAB             the services' logs of the last run
 chaoslab up LAB / down        keep a lab running to explore it by hand; stop it
 chaoslab doctor               what is installed, what is missing, and how to fix it
-chaoslab setup                build or find toxiproxy-server
+chaoslab setup                build or find toxiproxy-server and porcupine
 
 Exit codes: 0 every check passed, 1 a check failed, 2 the lab or the command could not run,
 128 + N when signal N stopped it (130 Ctrl-C, 143 SIGTERM).
@@ -674,6 +674,13 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     except ChaoslabError as exc:
         problems += 1
         print(f"toxiproxy   MISSING: {exc}")
+    from harness.linearizability import PORCUPINE_VERSION, find_porcupine  # noqa: PLC0415
+
+    try:
+        print(f"porcupine   v{PORCUPINE_VERSION} ({find_porcupine()})")
+    except ChaoslabError as exc:
+        problems += 1
+        print(f"porcupine   MISSING: {exc}")
     try:
         labs, broken = scan()
         print(f"labs        {len(labs)} ({', '.join(lab.slug for lab in labs)})")
@@ -705,8 +712,12 @@ def _docker_status() -> str:
 
 
 def _cmd_setup(args: argparse.Namespace) -> int:
+    from harness.linearizability import PORCUPINE_VERSION, install_porcupine  # noqa: PLC0415
+
     binary = install_toxiproxy()
     print(f"toxiproxy-server {binary_version(binary) or TOXIPROXY_VERSION} ready: {binary}")
+    checker = install_porcupine()
+    print(f"chaoslab-porcupine (porcupine v{PORCUPINE_VERSION}) ready: {checker}")
     return 0
 
 
@@ -788,7 +799,9 @@ def _parser() -> argparse.ArgumentParser:
     down.set_defaults(func=_cmd_down)
 
     sub.add_parser("doctor", help="check the installation").set_defaults(func=_cmd_doctor)
-    sub.add_parser("setup", help="build or find toxiproxy-server").set_defaults(func=_cmd_setup)
+    sub.add_parser(
+        "setup", help="build or find toxiproxy-server and the linearizability checker"
+    ).set_defaults(func=_cmd_setup)
     return parser
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Self
 
 from harness._errors import PortInUse, ToxiproxyError
+from harness.artifacts import Artifact
 from harness.backends import Backend, backend_factory
 from harness.crashpoints import service_env
 from harness.faults import HttpControl
@@ -168,6 +169,17 @@ class LabEnvironment:
     def direct_url(self, service: str) -> str:
         """The service without any proxy: for reading what it recorded, never for traffic."""
         return f"http://{self.backend.direct_address(service, self._service_ports[service])}"
+
+    def artifact(self, name: str) -> Artifact:
+        """A file for the learner (a checker's picture of a violation): written into the
+        run's logs folder now, kept with the logs (`chaoslab logs`) once the run ends."""
+        if self.run is None:
+            raise RuntimeError(f"lab '{self.lab.slug}' is not running")
+        if Path(name).name != name or name in ("", ".", ".."):
+            raise ValueError(f"an artifact's name is a file name, not a path: {name!r}")
+        logs = self.run.dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        return Artifact(logs / name, logs_dir(self.lab.slug) / name)
 
     def env_for(self, service: str) -> dict[str, str]:
         spec = self.lab.services[service]

@@ -2,8 +2,10 @@
 
 Prints one table: lab start time (services ready, proxies made) and `chaoslab check` wall time
 per lab for the starter and the solution, on the process backend and, when an engine answers,
-on the docker backend; the latency a proxied link adds over a direct one (no toxic); and how
-accurately an injected latency is applied. `make bench BENCH_ARGS="--backend process"` narrows.
+on the docker backend; the latency a proxied link adds over a direct one (no toxic); how
+accurately an injected latency is applied; and the linearizability check of porcupine's largest
+kv histories through the Python API against porcupine's own time for them.
+`make bench BENCH_ARGS="--backend process"` narrows.
 """
 
 from __future__ import annotations
@@ -107,6 +109,51 @@ def proxy_costs(count: int) -> list[Row]:
     return rows
 
 
+def porcupine_times(repeats: int) -> list[Row]:
+    """The largest kv histories in porcupine's module (50 clients), through the Python API
+    (encoding, the program's start, the JSON both ways) against porcupine's own benchmark."""
+    import re  # noqa: PLC0415
+    import shutil  # noqa: PLC0415
+    import tempfile  # noqa: PLC0415
+
+    from harness.linearizability import linearizable  # noqa: PLC0415
+    from tests.integration.test_porcupine_agreement import kv_history, module_dir  # noqa: PLC0415
+
+    with tempfile.TemporaryDirectory(prefix="chaoslab-bench-") as work:
+        copy = Path(work) / "porcupine"
+        shutil.copytree(module_dir(), copy)
+        copy.chmod(0o755)
+        own = subprocess.run(
+            ["go", "test", "-run", "^$", "-bench", "^BenchmarkKv50Clients(Ok|Bad)$",
+             "-benchtime", f"{repeats}x", "."],
+            cwd=copy, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+    theirs = {
+        name: float(ns) / 1e9
+        for name, ns in re.findall(
+            r"BenchmarkKv50Clients(Ok|Bad)\S*\s+\d+\s+(\d+) ns/op", own.stdout
+        )
+    }
+    rows = []
+    for name, verdict in (("Ok", "c50-ok"), ("Bad", "c50-bad")):
+        history = kv_history(module_dir() / "test_data" / "kv" / f"{verdict}.txt")
+        mine = theirs[name] * 1000 if name in theirs else float("nan")
+        for story in (False, True):
+            took = []
+            for _ in range(repeats):
+                begin = time.perf_counter()
+                result = linearizable(history, model="kv", timeout=60, explain=5 if story else 0)
+                took.append(time.perf_counter() - begin)
+            what = "verdict and story" if story else "verdict only"
+            rows.append(
+                (f"linearizable: kv {verdict}, {what}", ms(statistics.median(took)),
+                 f"median of {repeats}; {len(history)} operations, "
+                 f"{'linearizable' if result.valid else 'not linearizable'}; "
+                 f"porcupine's own benchmark {mine:.1f} ms")
+            )  # fmt: skip
+    return rows
+
+
 def docker_available() -> bool:
     from harness.backends.docker import connect  # noqa: PLC0415 - optional
 
@@ -132,6 +179,7 @@ def main() -> None:
     for backend in backends:
         rows += start_times(args.repeats, backend)
     rows += proxy_costs(args.requests)
+    rows += porcupine_times(args.repeats)
     if not args.skip_checks:
         for backend in backends:
             rows += check_times(backend)
