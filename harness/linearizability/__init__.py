@@ -252,5 +252,9 @@ def _show(op: Operation, origin: float) -> str:
     else:
         outcome = "ok"
     begin = op.start - origin
-    end = f"{(op.end - origin):.3f}" if op.end is not None and op.status == "ok" else "?"
-    return f"client {op.client}: {call} -> {outcome}   (called {begin:.3f} s, answered {end} s)"
+    if op.end is None or op.status != "ok":
+        return f"client {op.client}: {call} -> {outcome}   (called {begin:.3f} s, no answer)"
+    return (
+        f"client {op.client}: {call} -> {outcome}   "
+        f"(called {begin:.3f} s, answered {op.end - origin:.3f} s)"
+    )

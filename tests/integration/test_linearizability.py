@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from harness import Artifact, SetupError, Timeline
+from harness import Artifact, Lab, LabEnvironment, SetupError, Timeline
+from harness.environment import logs_dir
 from harness.history import History, Operation
 from harness.linearizability import linearizable
+from harness.tools import find_toxiproxy
 
 pytestmark = pytest.mark.integration
 
@@ -171,3 +173,18 @@ def test_a_missing_checker_says_how_to_get_it(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("CHAOSLAB_PORCUPINE", "/nonexistent/chaoslab-porcupine")
     with pytest.raises(SetupError, match="make setup"):
         linearizable(stale_read().history)
+
+
+def test_an_artifact_is_kept_with_the_logs(
+    ping_lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CHAOSLAB_TOXIPROXY", str(find_toxiproxy()))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    with LabEnvironment(ping_lab) as env:
+        picture = env.artifact("linearizability.html")
+        picture.path.write_text("<html>the picture</html>")
+        with pytest.raises(ValueError, match="a file name, not a path"):
+            env.artifact("../elsewhere.html")
+    assert picture.kept == logs_dir("ping") / "linearizability.html"
+    assert picture.kept.read_text() == "<html>the picture</html>"
+    assert not picture.path.exists()  # the run's folder is gone
