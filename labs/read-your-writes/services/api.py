@@ -1,0 +1,49 @@
+"""api: the key-value API that clients call. Writes go to the primary; reads go to the replica,
+which takes that load off the primary.
+
+    PUT /kv/{key}  {"value": "..."}  -> 200 {"key": ..., "value": ...}
+    GET /kv/{key}                    -> 200 {"key": ..., "value": ... or null}
+
+See the lab's README for the whole protocol, the Session-Token header included.
+"""
+
+import os
+
+import httpx
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+primary = httpx.AsyncClient(base_url=os.environ["PRIMARY_URL"], timeout=5.0)
+replica = httpx.AsyncClient(base_url=os.environ["REPLICA_URL"], timeout=5.0)
+
+
+async def health(request: Request) -> JSONResponse:
+    return JSONResponse({"ok": True})
+
+
+async def write(request: Request) -> JSONResponse:
+    key = request.path_params["key"]
+    body = await request.json()
+    answer = await primary.put(f"/kv/{key}", json={"value": body.get("value")})
+    return JSONResponse(answer.json(), status_code=answer.status_code)
+
+
+async def read(request: Request) -> JSONResponse:
+    key = request.path_params["key"]
+    answer = await replica.get(f"/kv/{key}")
+    return JSONResponse(answer.json(), status_code=answer.status_code)
+
+
+app = Starlette(
+    routes=[
+        Route("/health", health),
+        Route("/kv/{key}", write, methods=["PUT"]),
+        Route("/kv/{key}", read, methods=["GET"]),
+    ]
+)
+
+if __name__ == "__main__":
+    uvicorn.run(app, host=os.environ["HOST"], port=int(os.environ["PORT"]), log_level="warning")
