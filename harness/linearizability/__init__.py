@@ -253,7 +253,8 @@ def _show(op: Operation, origin: float) -> str:
         outcome = "ok"
     begin = op.start - origin
     if op.end is None or op.status != "ok":
-        return f"client {op.client}: {call} -> {outcome}   (called {begin:.3f} s, no answer)"
+        why = f": {op.error}" if op.error else ""
+        return f"client {op.client}: {call} -> {outcome}{why}   (called {begin:.3f} s, no answer)"
     return (
         f"client {op.client}: {call} -> {outcome}   "
         f"(called {begin:.3f} s, answered {op.end - origin:.3f} s)"

@@ -102,6 +102,19 @@ def test_an_unknown_write_cannot_take_effect_before_its_call() -> None:
     assert not linearizable(s.history).valid
 
 
+def test_the_story_says_why_an_operation_has_no_answer() -> None:
+    s = Script()
+    put = s.op(0, "put", ("x", "a"), 0.0, None, status="unknown")
+    put.error = "no answer in time (ReadTimeout)"
+    s.op(1, "get", "x", 0.5, 0.6, result="a")
+    s.op(1, "get", "x", 1.0, 1.1, result="")  # the put happened: "" is gone for good
+    story = linearizable(s.history).explain()
+    assert (
+        "put('x', 'a') -> unknown: no answer in time (ReadTimeout)   (called 0.000 s, no answer)"
+        in story
+    )
+
+
 def test_a_failed_write_did_not_happen() -> None:
     s = Script()
     s.op(0, "put", ("x", "a"), 0.0, 0.1, status="fail")  # refused: 503 before doing anything
