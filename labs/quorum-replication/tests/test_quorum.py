@@ -55,7 +55,9 @@ CALM = 0.1  # seconds before, between and after the faults
 # judged if it started and ended while the fault was on: the cut-off lasts longer than the
 # clients' timeout, so that a coordinator that waits for the cut-off replica shows it.
 CUT_HOLD = 1.4
-HOLD = 0.4
+# The crash and the slow link: long enough that a loaded machine (or a container's restart on
+# the docker backend) still leaves many operations that start and end inside (0.4 s was not).
+HOLD = 1.0
 SLOW_MS = 300  # latency on the link to the slow replica
 # A working coordinator answers every operation here; a few may be lost to the moment a
 # fault starts. One that waits for all three replicas answers none in time.
