@@ -4,18 +4,18 @@ One scenario runs once for the module, in four parts, against one gateway proces
 budget for the whole run):
 
 Lost answers: 4 quotes start together; pricing holds the first attempt of each for 3.5 s, and
-answers any retry at once (check 4).
+answers any retry at once (check 4). The probe starts once they are answered, or after 2.25 s.
 
 The probe: pricing refuses every /price (503 after 100 ms) while 16 quotes arrive at the same
-moment; once they are answered, or after 2.5 s, it works again. Pricing's record of when each
+moment; once they are answered, or after 1.6 s, it works again. Pricing's record of when each
 call's attempts arrived shows how long the gateway waited before each retry (checks 2 and 3).
 
 Unknown items: 3 quotes for items pricing does not sell; pricing answers 404 (check 5).
 
-The outage: 20 shoppers ask for quotes (one every 1 to 2 s each). After a calm 0.3 s,
-pricing's answers stop reaching the gateway for 1.5 s (a one-way partition: requests get
-through, answers do not). Pricing restarts meanwhile: it refuses every request (503 after 100
-ms) from the start of the partition until 1 s after it heals; then traffic goes on for 1.5 s.
+The outage: 20 shoppers ask for quotes (one every 1 to 2 s each). As they start, pricing's
+answers stop reaching the gateway for 1 s (a one-way partition: requests get through, answers
+do not). Pricing restarts meanwhile: it refuses every request (503 after 100 ms) from the
+start of the partition until 0.6 s after it heals; then traffic goes on for 1.8 s.
 Pricing collapses once more than 100 requests reach it within a second, and works again only
 under 50 a second (services/pricing.py).
 
@@ -53,9 +53,14 @@ UNKNOWN_ITEMS = ["samovar", "teapot", "cezve"]  # pricing does not sell them: it
 
 # -- lost answers ----------------------------------------------------------------------------------
 LOST_CALLS = 4
-# Seconds pricing holds the first attempt of each: longer than check 9's bound, so that waiting
-# for it fails check 9 as well as check 4.
+# Seconds pricing holds the first attempt of each: longer than the shoppers wait, so that
+# waiting for it fails check 9 as well as check 4.
 LOST_HOLD = 3.5
+# Seconds the probe waits for the lost answers, at most: a quote not answered by then has
+# missed its deadline (check 4 fails whatever comes next). Past the hold, so that a gateway
+# without a deadline is not still retrying the lost quotes while the probe runs: that overlap
+# let the starter's storm die down on a heavily loaded machine.
+LOST_WAIT = 3.8
 
 # -- the probe -------------------------------------------------------------------------------------
 # 16 calls: with fewer, the upper waits of full jitter and of a fixed ceiling overlap too
@@ -65,16 +70,20 @@ PROBE_CALLS = 16
 # between them fit well in the 2 s deadline (a deadline that cut the last attempts short would
 # hide the longest waits from check 2).
 PROBE_REFUSAL = 0.1
-PROBE_HOLD = 2.5  # seconds pricing refuses everything, at most
+# Seconds pricing refuses everything, at most: time for 4 attempts and the waits between them
+# (1.5 s at most with full jitter); an attempt after it gets a price, and the wait before it
+# still counts.
+PROBE_HOLD = 1.6
 
 # -- the outage ------------------------------------------------------------------------------------
 SHOPPERS = 20
 THINK = (1.0, 2.0)  # seconds a shopper waits between quotes
-CALM = 0.3
-PARTITION = 1.5  # seconds; longer than a per-attempt timeout, so attempts are lost in it
+PARTITION = 1.0  # seconds; longer than a per-attempt timeout, so attempts are lost in it
 RESTART_REFUSAL_MS = 100  # pricing refuses everything while it restarts ...
-RESTART = 1.0  # ... until this many seconds after the partition healed
-AFTER = 1.5
+RESTART = 0.6  # ... until this many seconds after the partition healed
+# Seconds of traffic after the restart: the shoppers' second quotes (1 to 2 s after their first
+# failed) start in it, so check 8 sees a dozen or more, even from a gateway without a budget.
+AFTER = 1.8
 
 # -- the contract ----------------------------------------------------------------------------------
 # Requests a second pricing can take (CAPACITY in services/pricing.py): more than the probe's
@@ -84,7 +93,9 @@ CAPACITY = 100
 MAX_ATTEMPTS = 4  # per call, retries included
 DEADLINE = 2.0  # seconds the gateway has to answer a quote
 DEADLINE_MARGIN = 1.0  # for the network and a busy machine
-CLIENT_TIMEOUT = 4.0  # seconds a shopper waits for an answer before giving up
+# Seconds a shopper waits for an answer before giving up: past check 9's bound, so that a quote
+# the shopper gave up on was late anyway.
+CLIENT_TIMEOUT = 3.3
 MIN_WAIT = 0.05  # seconds: the mean wait before a retry, at least
 # The longest quarter of the waits before attempt 4 over that before attempt 2, at least: full
 # jitter gives about 3.5 (its ceiling is 4 times higher), the same ceiling at every retry about
@@ -176,14 +187,20 @@ def together(
     return traffic.start(workload, clients=len(items), iterations=1, timeout=CLIENT_TIMEOUT)
 
 
-def run_lost_answers(faults: Faults, traffic: Traffic, base: str) -> FaultEvent:
-    """Quotes whose first attempt pricing holds for LOST_HOLD; returns the fault."""
+def run_lost_answers(faults: Faults, traffic: Traffic, base: str) -> tuple[FaultEvent, TrafficRun]:
+    """Quotes whose first attempt pricing holds for LOST_HOLD; returns the fault, and the
+    calls, which a gateway without a deadline leaves waiting after LOST_WAIT."""
+    finished = threading.Semaphore(0)
     holding = faults.http(
         "pricing", delay_ms=int(LOST_HOLD * 1000), first=LOST_CALLS, path="/price"
     )
     with holding as event:
-        together(traffic, base, "lost", ITEMS[:LOST_CALLS]).wait(timeout=CLIENT_TIMEOUT + 5.0)
-    return event
+        run = together(traffic, base, "lost", ITEMS[:LOST_CALLS], done=finished)
+        wait_until = time.monotonic() + LOST_WAIT
+        for _ in range(LOST_CALLS):
+            if not finished.acquire(timeout=max(0.0, wait_until - time.monotonic())):
+                break
+    return event, run
 
 
 def run_probe(faults: Faults, traffic: Traffic, base: str) -> tuple[FaultEvent, TrafficRun]:
@@ -222,22 +239,23 @@ def scenario(lab_module: LabEnvironment, chaoslab_seed: int) -> Iterator[Scenari
     traffic = Traffic(chaoslab_seed)
     base = lab_module.url("gateway")
     # The probe needs a full reserve of retries: the lost answers spend only 4 before it.
-    lost = run_lost_answers(faults, traffic, base)
+    lost, lost_run = run_lost_answers(faults, traffic, base)
     probe, probe_run = run_probe(faults, traffic, base)
     together(traffic, base, "unknown", UNKNOWN_ITEMS).wait(timeout=CLIENT_TIMEOUT + 5.0)
 
-    run = traffic.start(shopper(base), clients=SHOPPERS, timeout=CLIENT_TIMEOUT)
-    time.sleep(CALM)
     restarting = faults.http("pricing", status=503, delay_ms=RESTART_REFUSAL_MS, path="/price")
     # Pricing restarted during the partition and still refuses when the answers get through
-    # again: the gateway's tries after the heal meet its refusals.
+    # again: the gateway's tries after the heal meet its refusals. The shoppers' first quotes
+    # meet the partition; their next ones (1 to 2 s after the first failed) the recovery.
     with restarting as restart:
         with faults.partition(["pricing"], ["gateway"], one_way=True) as outage:
+            run = traffic.start(shopper(base), clients=SHOPPERS, timeout=CLIENT_TIMEOUT)
             time.sleep(PARTITION)
         time.sleep(RESTART)
     time.sleep(AFTER)
     history = run.stop()  # the shoppers finish the quote in hand
-    probe_run.wait(timeout=CLIENT_TIMEOUT + 5.0)  # long done, unless the gateway hangs
+    lost_run.wait(timeout=CLIENT_TIMEOUT + 5.0)  # long done: the shoppers give up
+    probe_run.wait(timeout=CLIENT_TIMEOUT + 5.0)
     attempts, arrivals = pricing_record(lab_module)
     yield Scenario(history, faults, lost, probe, outage, restart, attempts, arrivals)
 
