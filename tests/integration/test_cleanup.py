@@ -112,6 +112,10 @@ def test_reaper_kills_labelled_processes_of_a_dead_run() -> None:
         start_new_session=True,
     )
     try:
+        # Until it has exec'd, the child shows the environment of this process, not its own.
+        deadline = time.monotonic() + 5
+        while orphan.pid not in processes_of("deadbeef") and time.monotonic() < deadline:
+            time.sleep(0.02)
         assert orphan.pid in processes_of("deadbeef")
         assert "deadbeef" in reap_stale()
         assert orphan.wait(timeout=5) == -signal.SIGKILL
