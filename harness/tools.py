@@ -113,7 +113,13 @@ def install_toxiproxy(version: str = TOXIPROXY_VERSION) -> Path:
                 "(GOPROXY) and that Go is 1.22 or newer."
             )
         built = Path(gobin) / "server"
-        tmp = cached.with_suffix(".tmp")
-        shutil.copy2(built, tmp)
-        tmp.replace(cached)  # atomic, so a concurrent run never sees half a binary
+        place_binary(built, cached)
     return cached
+
+
+def place_binary(built: Path, cached: Path) -> None:
+    """Copy a freshly built program into the cache atomically, so that a concurrent run never
+    sees half a binary (and two setups at once never write into each other's copy)."""
+    tmp = cached.with_name(f".{cached.name}.{os.getpid()}.tmp")
+    shutil.copy2(built, tmp)
+    tmp.replace(cached)

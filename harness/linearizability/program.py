@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from harness._errors import SetupError
-from harness.tools import cache_root
+from harness.tools import cache_root, place_binary
 
 PORCUPINE_VERSION = "1.3.1"
 SOURCE = Path(__file__).parent / "porcupine"
@@ -99,9 +99,7 @@ def install_porcupine() -> Path:
                 f"{result.stderr.strip()}\n  Fix: check that the Go module proxy is reachable "
                 "(GOPROXY) and that Go is 1.22 or newer."
             )
-        tmp = cached.with_suffix(".tmp")
-        shutil.copy2(built, tmp)
-        tmp.replace(cached)  # atomic, so a concurrent run never sees half a binary
+        place_binary(built, cached)
     return cached
 
 

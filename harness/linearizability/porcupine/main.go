@@ -331,10 +331,10 @@ func violations(model porcupine.Model, partitions [][]porcupine.Operation, deadl
 		if share < 2*time.Millisecond || len(out) == maxViolations { // porcupine reads 0 as "no limit"
 			break
 		}
-		if porcupine.CheckOperationsTimeout(model, partition, share/2) != porcupine.Illegal {
+		result, info := porcupine.CheckOperationsVerbose(model, partition, share/2)
+		if result != porcupine.Illegal {
 			continue
 		}
-		_, info := porcupine.CheckOperationsVerbose(model, partition, share/2)
 		var longest []porcupine.Operation
 		for _, found := range info.PartialLinearizationsOperations() {
 			for _, order := range found {
