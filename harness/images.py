@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from harness._errors import SetupError
+from harness.signals import signals_deferred
 from harness.tools import cache_root, find_toxiproxy
 
 BASE_IMAGE_ENV = "CHAOSLAB_BASE_IMAGE"
@@ -219,9 +220,10 @@ def _probe_python(client: Any, image: str) -> tuple[str, str]:
     """(major.minor, machine) of the image's python3, so the wheels fit it."""
     script = "import platform, sys; print('%d.%d' % sys.version_info[:2], platform.machine())"
     try:
-        out = client.containers.run(
-            image, ["python3", "-c", script], remove=True, labels={IMAGE_LABEL: "probe"}
-        )
+        with signals_deferred():  # cut before its remove, the probe container would stay
+            out = client.containers.run(
+                image, ["python3", "-c", script], remove=True, labels={IMAGE_LABEL: "probe"}
+            )
     except Exception as exc:  # docker's ContainerError, ImageNotFound, APIError
         raise SetupError(
             f"the base image {image} has no working python3: {exc}.\n"

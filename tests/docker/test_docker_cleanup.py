@@ -245,3 +245,30 @@ def test_ctrl_c_while_the_engine_creates_leaves_nothing(
             == me
         ]
     assert left == [], f"left by a Ctrl-C during the {kind} creation: {left}"
+
+
+def test_ctrl_c_during_the_image_probe_leaves_no_container(
+    docker_client: Any, docker_images: Images, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Building the base image first runs its python3 in a throwaway container; Ctrl-C while
+    # that runs must not leave the container (it is removed only once it has answered).
+    from docker.models.containers import Container
+
+    from harness.images import IMAGE_LABEL, _probe_python
+
+    def probes() -> list[str]:
+        listed = docker_client.containers.list(all=True, filters={"label": f"{IMAGE_LABEL}=probe"})
+        return sorted(c.id for c in listed)
+
+    before = probes()
+    real = Container.wait
+
+    def interrupted(self: Any, *args: Any, **kwargs: Any) -> Any:
+        signal.raise_signal(signal.SIGINT)  # Ctrl-C while the probe runs: created, not removed
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Container, "wait", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        _probe_python(docker_client, docker_images.base)
+    monkeypatch.undo()
+    assert probes() == before
