@@ -170,6 +170,16 @@ class LabEnvironment:
         """The service without any proxy: for reading what it recorded, never for traffic."""
         return f"http://{self.backend.direct_address(service, self._service_ports[service])}"
 
+    def state_dir(self, service: str) -> Path:
+        """`service`'s STATE_DIR, on this machine: for a check that damages its files while it
+        is down (a torn log tail), or reads them after it stopped. The same path on both
+        backends (docker bind-mounts it)."""
+        if self.run is None:
+            raise RuntimeError(f"lab '{self.lab.slug}' is not running")
+        if service not in self.lab.services:
+            raise ValueError(f"lab '{self.lab.slug}' has no service '{service}'")
+        return self.run.dir / "state" / service
+
     def artifact(self, name: str) -> Artifact:
         """A file for the learner (a checker's picture of a violation): written into the
         run's logs folder now, kept with the logs (`chaoslab logs`) once the run ends."""

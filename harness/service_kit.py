@@ -7,7 +7,8 @@ Control routes (the harness only, through `Faults.http`):
     POST   /_chaoslab/faults        add a rule (JSON: HttpFaultRule fields)
     DELETE /_chaoslab/faults/{id}   remove a rule;  DELETE /_chaoslab/faults  removes all
     GET    /_chaoslab/faults        the rules and how many requests each one hit
-    GET    /_chaoslab/received      every request received (method, path, time, headers, body)
+    GET    /_chaoslab/received      every request received (method, path, time, headers, body,
+                                    and `answered`: when its answer started, if it got one)
 """
 
 from __future__ import annotations
@@ -85,8 +86,9 @@ class ChaosMiddleware:
             await self._control(scope, receive, send)
             return
         body = await _read_body(receive)
-        self._record(scope, body)
+        record = self._record(scope, body)
         replay_receive = _replaying(body)
+        send = _timed(send, record)
         rule = self._rule_for(scope["method"], path)
         if rule is None:
             await self.app(scope, replay_receive, send)
@@ -150,7 +152,7 @@ class ChaosMiddleware:
                 return rule
         return None
 
-    def _record(self, scope: Scope, body: bytes) -> None:
+    def _record(self, scope: Scope, body: bytes) -> dict[str, Any]:
         headers = {
             k.decode(): v.decode(errors="replace")
             for k, v in scope["headers"]
@@ -160,16 +162,16 @@ class ChaosMiddleware:
             parsed: Any = json.loads(body) if body else None
         except ValueError:
             parsed = body.decode(errors="replace")
-        self.received.append(
-            {
-                "time": time.time(),
-                "method": scope["method"],
-                "path": scope["path"],
-                "query": scope["query_string"].decode(),
-                "headers": headers,
-                "body": parsed,
-            }
-        )
+        record = {
+            "time": time.time(),
+            "method": scope["method"],
+            "path": scope["path"],
+            "query": scope["query_string"].decode(),
+            "headers": headers,
+            "body": parsed,
+        }
+        self.received.append(record)
+        return record
 
     async def _control(self, scope: Scope, receive: Receive, send: Send) -> None:
         method, path = scope["method"], scope["path"]
@@ -242,6 +244,19 @@ def _replaying(body: bytes) -> Receive:
         return {"type": "http.disconnect"}
 
     return receive
+
+
+def _timed(send: Send, record: dict[str, Any]) -> Send:
+    """`send`, noting in the request's record when its answer started: a check that times what
+    a client did after an answer measures from the answer, not from a delay the fault asked for
+    (which a busy machine stretches)."""
+
+    async def timed_send(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            record["answered"] = time.time()
+        await send(message)
+
+    return timed_send
 
 
 async def _respond(

@@ -6,10 +6,11 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from harness import Lab, load_lab
+from harness import Lab, catalogue, load_lab
 from harness.runs import registry
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,3 +41,15 @@ def run_owned_by(pid: int) -> str | None:
         if owner == pid:
             return entry.stem
     return None
+
+
+@pytest.hookimpl(tryfirst=True, optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`--dist loadgroup` runs one lab's proofs on one worker (see tests/proof_scheduling.py)."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from tests.proof_scheduling import LabScheduling
+
+    scheduler = LabScheduling(config, log)
+    scheduler.labs = {lab.slug for lab in catalogue()}
+    return scheduler

@@ -64,6 +64,15 @@ def test_crash_and_restart_keeps_state(env: LabEnvironment) -> None:
     assert second["count"] == first["count"] + 1  # the state file survived the crash
 
 
+def test_a_check_can_change_a_stopped_services_files(env: LabEnvironment) -> None:
+    ping(env)
+    with Faults(env).crash("back"):
+        (env.state_dir("back") / "count").write_text("41")  # what a torn-log check does
+    assert ping(env).json()["count"] == 42
+    with pytest.raises(ValueError, match="no service 'nope'"):
+        env.state_dir("nope")
+
+
 def test_pause_and_resume(env: LabEnvironment) -> None:
     with Faults(env).pause("back"):
         assert ping(env).status_code == 502  # a frozen process accepts nothing in time

@@ -52,6 +52,15 @@ def test_received_requests_are_recorded(env: LabEnvironment) -> None:
     assert received[-1]["path"] == "/ping"
 
 
+def test_the_record_says_when_the_answer_left(env: LabEnvironment) -> None:
+    with Faults(env).http("back", status=503, delay_ms=300, path="/ping"):
+        back(env)
+    record = HttpControl(env, "back").received()[-1]
+    assert isinstance(record["time"], float)
+    assert isinstance(record["answered"], float)
+    assert record["answered"] - record["time"] >= 0.3  # after the delay the fault asked for
+
+
 def test_reset_clears_rules_left_behind(env: LabEnvironment) -> None:
     HttpControl(env, "back").add({"id": "stray", "status": 500})
     env.reset()

@@ -4,8 +4,8 @@ every also-correct fix pass, and every plausible wrong fix fails exactly the che
 docstring names, with exit 1 (it starts and serves; exit 2 would only prove it is broken).
 
 Each variant is one test, so `pytest -n N --dist loadgroup` runs the labs in parallel workers,
-each lab's variants one after the other: the verdicts are made to hold on a loaded machine
-(`make flake LOAD=2` shows it)."""
+each lab's variants one after the other on one worker (tests/proof_scheduling.py): the verdicts
+are made to hold on a loaded machine (`make flake LOAD=2` shows it)."""
 
 from __future__ import annotations
 
@@ -27,10 +27,7 @@ ALONE = {"rate-limiting"}
 
 
 def _marks(lab: Lab) -> list[pytest.MarkDecorator]:
-    marks = [pytest.mark.xdist_group(lab.slug)]
-    if lab.slug in ALONE:
-        marks.append(pytest.mark.alone)
-    return marks
+    return [pytest.mark.alone] if lab.slug in ALONE else []
 
 
 MIN_WRONG_FIXES = 5
