@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Literal
 import httpx
 
 from harness._errors import RunError
-from harness.crashpoints import CommitCrashPoint
+from harness.crashpoints import CommitCrashPoint, revert_to_durable
 from harness.lab import Link
 from harness.service_kit import CONTROL
 from harness.toxiproxy import Stream, Toxic
@@ -271,6 +271,28 @@ class Faults:
                 self.restart(service)
 
         return _Heal(self, f"crash {service}", lambda: self.env.backend.crash(service), heal)
+
+    def power_loss(self, service: str, *, restart: bool = True) -> _Heal:
+        """Cut `service`'s power: SIGKILL it, then put back every file it wrote from Python
+        under its STATE_DIR as it was at its last fsync (never synced: gone); on exit restart it
+        and wait until it is ready. A kill -9 alone loses nothing the kernel already had; this
+        is what tells an fsync from a flush. SQLite's own files are left as they are."""
+        self._service(service)
+        assert self.env.run is not None
+        run_dir = self.env.run.dir
+
+        def apply() -> None:
+            self.env.backend.crash(service)
+            lost = revert_to_durable(run_dir, service)
+            if cut.event is not None:
+                cut.event.description = f"power loss on {service}: {lost}"
+
+        def heal() -> None:
+            if restart:
+                self.restart(service)
+
+        cut = _Heal(self, f"power loss on {service}", apply, heal)
+        return cut
 
     def kill(self, service: str) -> None:
         """Crash `service` and leave it down (the next `restart` or the reset brings it back)."""

@@ -5,6 +5,9 @@ every run. For Python services that use sqlite3: right after the service's Nth d
 counted from arming (`site/sitecustomize.py`, put on every service's path by the environment,
 armed through a file named by `$CHAOSLAB_CRASHPOINT`). Harness-owned services crash on their
 Nth request on a route through an HTTP fault rule instead (`Faults.http(crash=...)`).
+
+Power loss (`durability.py`, `site/chaoslab_durability.py`): what a power cut would leave of
+the files a Python service writes, so that a check can tell a flush from an fsync.
 """
 
 from __future__ import annotations
@@ -17,27 +20,34 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+from harness.crashpoints.durability import Reverted, durability_dir, revert_to_durable
+
 SITE = Path(__file__).resolve().parent / "site"
 ARM_VARIABLE = "CHAOSLAB_CRASHPOINT"
+DURABILITY_VARIABLE = "CHAOSLAB_DURABILITY"
 
 
 def install(run_dir: Path) -> Path:
-    """Copy the service-side hook into the run's folder (mounted in containers too)."""
+    """Copy the service-side hooks into the run's folder (mounted in containers too)."""
     site = run_dir / "site"
     if not (site / "sitecustomize.py").is_file():
         site.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(SITE / "sitecustomize.py", site / "sitecustomize.py")
+        for hook in SITE.glob("*.py"):
+            shutil.copyfile(hook, site / hook.name)
     return site
 
 
 def service_env(run_dir: Path, service: str, pythonpath: str = "") -> dict[str, str]:
-    """The variables that let the harness arm a crash point in `service`."""
+    """The variables that let the harness arm a crash point in `service`, and cut its power."""
     site = str(install(run_dir))
+    durability = durability_dir(run_dir, service)
+    durability.mkdir(parents=True, exist_ok=True)
     # The service runs in the harness's Python environment: keep the harness's own path too.
     inherited = os.environ.get("PYTHONPATH", "")
     return {
         "PYTHONPATH": os.pathsep.join(p for p in (site, pythonpath, inherited) if p),
         ARM_VARIABLE: str(arm_file(run_dir, service)),
+        DURABILITY_VARIABLE: str(durability),
     }
 
 
@@ -105,3 +115,13 @@ class CommitCrashPoint:
     def clear(self) -> None:
         self.disarm()
         self._fired_file.unlink(missing_ok=True)
+
+
+__all__ = [
+    "ARM_VARIABLE",
+    "DURABILITY_VARIABLE",
+    "CommitCrashPoint",
+    "Reverted",
+    "revert_to_durable",
+    "service_env",
+]

@@ -119,3 +119,14 @@ def test_a_port_taken_before_the_service_binds_it_is_retried_on_new_ports(
             assert answer.status_code == 200
     finally:
         squatter.close()
+
+
+def test_power_loss_loses_what_was_never_fsynced(env: LabEnvironment) -> None:
+    with Faults(env).crash("back"):  # a new life: what is on disk now counts as durable
+        (env.state_dir("back") / "count").write_text("40")
+    ping(env)
+    assert ping(env).json()["count"] == 42  # back writes its count without an fsync
+    with Faults(env).power_loss("back") as event:
+        assert (env.state_dir("back") / "count").read_text() == "40"
+    assert "count back to its last fsync (2 bytes)" in event.description
+    assert ping(env).json()["count"] == 41

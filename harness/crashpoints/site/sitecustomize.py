@@ -118,3 +118,6 @@ def _watched_connect(*args, **kwargs):  # type: ignore[no-untyped-def]
 if _ARM_FILE:
     sqlite3.connect = _watched_connect
     sqlite3.dbapi2.connect = _watched_connect
+
+if os.environ.get("CHAOSLAB_DURABILITY"):
+    import chaoslab_durability  # type: ignore[import-not-found]  # noqa: F401
