@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Literal
 import httpx
 
 from harness._errors import RunError
-from harness.crashpoints import CommitCrashPoint, revert_to_durable
+from harness.crashpoints import CrashPoint, revert_to_durable
 from harness.lab import Link
 from harness.service_kit import CONTROL
 from harness.toxiproxy import Stream, Toxic
@@ -311,19 +311,35 @@ class Faults:
             event.end = self.clock()
 
     @contextmanager
-    def crash_after_commit(self, service: str, nth: int = 1) -> Iterator[CommitCrashPoint]:
+    def crash_after_commit(self, service: str, nth: int = 1) -> Iterator[CrashPoint]:
         """Crash `service` (Python, sqlite3) right after its `nth` database commit from now.
 
         Yields the point: `point.wait()` blocks until the service died there. On exit the
         point is disarmed and, if the service died, it is restarted and waited ready."""
+        with self._crash_point(service, nth, "commits") as point:
+            yield point
+
+    @contextmanager
+    def crash_after_truncate(self, service: str, nth: int = 1) -> Iterator[CrashPoint]:
+        """Crash `service` (Python) right after the `nth` time, from now, that it empties a file
+        with data under its STATE_DIR by opening it for writing ("w", O_TRUNC): the first step
+        of a rewrite in place, where a crash leaves the file torn. Writing a new file and
+        renaming it over the old one never empties a file with data, so it never fires there.
+        Used like `crash_after_commit`."""
+        with self._crash_point(service, nth, "truncates") as point:
+            yield point
+
+    @contextmanager
+    def _crash_point(self, service: str, nth: int, kind: str) -> Iterator[CrashPoint]:
         self._service(service)
         assert self.env.run is not None
-        point = CommitCrashPoint(
+        point = CrashPoint(
             self.env.run.dir,
             service,
             nth,
             died=lambda: self.env.backend.handle(service).exit_code() is not None,
             clock=self.clock,
+            kind=kind,
         )
         event = self.timeline.open(point.description, self.clock)
         point.arm()
@@ -332,7 +348,7 @@ class Faults:
         finally:
             point.disarm()
             if not point.fired:
-                event.description += " (never reached: no such commit happened)"
+                event.description += " (never reached: it did not happen)"
             event.end = self.clock()
             try:
                 if point.fired and point.wait(timeout=5.0):

@@ -60,8 +60,16 @@ def _ordinal(n: int) -> str:
     return f"{n}{suffix}"
 
 
-class CommitCrashPoint:
-    """An armed "crash right after the Nth database commit" in one service.
+EVENTS = {
+    "commits": "database commit",  # sqlite3: a commit that changed rows
+    "truncates": "emptying of a file with data (open for writing without append)",
+}
+
+
+class CrashPoint:
+    """An armed "crash right after the Nth event of a kind" in one service: its Nth database
+    commit (`commits`), or the Nth time it empties a file with data under its STATE_DIR by
+    opening it for writing, the first step of a rewrite in place (`truncates`).
 
     `died` tells whether the service process has exited (the backend's view), so that `wait`
     returns only once the crash really happened, not merely once the file was renamed."""
@@ -73,11 +81,15 @@ class CommitCrashPoint:
         nth: int,
         died: Callable[[], bool],
         clock: Callable[[], float] = time.monotonic,
+        kind: str = "commits",
     ) -> None:
         if nth < 1:
             raise ValueError(f"nth must be 1 or more, not {nth}")
+        if kind not in EVENTS:
+            raise ValueError(f"a crash point counts one of {sorted(EVENTS)}, not {kind!r}")
         self.service = service
         self.nth = nth
+        self.kind = kind
         self._file = arm_file(run_dir, service)
         self._fired_file = self._file.with_name(self._file.name + ".fired")
         self._died = died
@@ -85,12 +97,12 @@ class CommitCrashPoint:
 
     @property
     def description(self) -> str:
-        return f"{self.service} crashes right after its {_ordinal(self.nth)} database commit"
+        return f"{self.service} crashes right after its {_ordinal(self.nth)} {EVENTS[self.kind]}"
 
     def arm(self) -> None:
         self._file.parent.mkdir(parents=True, exist_ok=True)
         self._fired_file.unlink(missing_ok=True)
-        spec = {"id": uuid.uuid4().hex, "after_commits": self.nth}
+        spec = {"id": uuid.uuid4().hex, f"after_{self.kind}": self.nth}
         scratch = self._file.with_suffix(".tmp")
         scratch.write_text(json.dumps(spec))
         os.replace(scratch, self._file)  # the service never reads half a file
@@ -120,7 +132,7 @@ class CommitCrashPoint:
 __all__ = [
     "ARM_VARIABLE",
     "DURABILITY_VARIABLE",
-    "CommitCrashPoint",
+    "CrashPoint",
     "Reverted",
     "revert_to_durable",
     "service_env",

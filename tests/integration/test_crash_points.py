@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 
 import httpx
 import pytest
@@ -80,9 +81,20 @@ def test_a_harness_service_dies_on_its_nth_request(
         with pytest.raises(httpx.TransportError):
             httpx.get(url, timeout=5)
         assert back_count(env) == first + effect  # "after": handled, then died unanswered
-        assert env.backend.handle("back").exit_code() is not None
+        assert died(env, "back")
     faults.restart("back")
     assert httpx.get(url, timeout=5).json()["count"] == first + effect + 1
+
+
+def died(env: LabEnvironment, service: str, within: float = 5.0) -> bool:
+    """Whether `service` has exited, waiting a little: the client sees the connection drop
+    while the process is still being torn down."""
+    deadline = time.monotonic() + within
+    while env.backend.handle(service).exit_code() is None:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
 
 
 def test_bad_crash_rules_are_refused(env: LabEnvironment) -> None:
@@ -90,3 +102,25 @@ def test_bad_crash_rules_are_refused(env: LabEnvironment) -> None:
         Faults(env).http("back", crash="during")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="counts from 1"):
         Faults(env).http("back", crash="after", nth=0)
+
+
+def ping_back(env: LabEnvironment) -> httpx.Response | None:
+    try:
+        return httpx.get(f"{env.url('back')}/ping", timeout=5)
+    except httpx.TransportError:
+        return None
+
+
+def test_a_service_dies_right_after_it_empties_a_file_to_rewrite_it(env: LabEnvironment) -> None:
+    ping_back(env)  # back rewrites its count file in place on every ping
+    faults = Faults(env)
+    with faults.crash_after_truncate("back", nth=1) as point:
+        assert ping_back(env) is None
+        assert point.wait(timeout=5)
+        count = env.state_dir("back") / "count"
+        assert count.read_text() == ""  # torn: emptied, never rewritten
+        count.write_text("7")  # repaired by hand before it comes back
+    answer = ping_back(env)
+    assert answer is not None
+    assert answer.json()["count"] == 8
+    assert "right after its 1st emptying of a file" in faults.timeline.events[0].description

@@ -23,6 +23,7 @@ import builtins
 import io
 import json
 import os
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -133,20 +134,45 @@ def _synced(fd: object) -> None:
 
 
 def _patched_open(file, mode="r", *args, **kwargs):  # type: ignore[no-untyped-def]
-    if any(c in mode for c in "wax+"):
-        path = _state_path(file)
-        if path is not None:  # before opening: "w" truncates, and the baseline is from before
-            _opened_for_writing(path, append_only="a" in mode and "+" not in mode)
-    return _open(file, mode, *args, **kwargs)
+    path = _state_path(file) if any(c in mode for c in "wax+") else None
+    if path is None:
+        return _open(file, mode, *args, **kwargs)
+    # Before opening: "w" truncates, and the baseline is from before.
+    _opened_for_writing(path, append_only="a" in mode and "+" not in mode)
+    emptied = "w" in mode and _size(path) > 0
+    handle = _open(file, mode, *args, **kwargs)
+    if emptied:
+        _truncated(path)
+    return handle
 
 
 def _patched_os_open(path, flags, *args, **kwargs):  # type: ignore[no-untyped-def]
-    if flags & _WRITE_FLAGS:
-        real = _state_path(path)
-        if real is not None:
-            appending = bool(flags & os.O_APPEND) and not flags & os.O_TRUNC
-            _opened_for_writing(real, append_only=appending)
-    return _os_open(path, flags, *args, **kwargs)
+    real = _state_path(path) if flags & _WRITE_FLAGS else None
+    if real is None:
+        return _os_open(path, flags, *args, **kwargs)
+    appending = bool(flags & os.O_APPEND) and not flags & os.O_TRUNC
+    _opened_for_writing(real, append_only=appending)
+    emptied = bool(flags & os.O_TRUNC) and _size(real) > 0
+    fd = _os_open(path, flags, *args, **kwargs)
+    if emptied:
+        _truncated(real)
+    return fd
+
+
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+def _truncated(path: str) -> None:
+    """A file with data was just emptied by an open for writing: a crash point may be armed
+    on exactly this (`Faults.crash_after_truncate`): the moment an in-place rewrite is torn."""
+    crash_points = sys.modules.get("sitecustomize")
+    reached = getattr(crash_points, "reached", None)
+    if reached is not None:
+        reached("truncates", f"emptying {os.path.basename(path)} to rewrite it")
 
 
 def _patched_fsync(fd):  # type: ignore[no-untyped-def]

@@ -38,20 +38,28 @@ def _after(connection: "sqlite3.Connection") -> None:
     if changes <= getattr(connection, "_chaoslab_seen", 0):
         return
     connection._chaoslab_seen = changes  # type: ignore[attr-defined]
-    if not os.path.exists(_ARM_FILE):
+    reached("commits", "database commit")
+
+
+def reached(kind: str, what: str) -> None:
+    """One more `kind` event happened (a commit, a truncation): crash if it is the armed one.
+
+    The armed spec counts one kind ({"after_commits": N} or {"after_truncates": N}); events of
+    another kind do not count."""
+    if not _ARM_FILE or not os.path.exists(_ARM_FILE):
         return
     spec = _armed()
-    if spec is None:
+    if spec is None or f"after_{kind}" not in spec:
         return
     key = str(spec.get("id"))
     _counts[key] = _counts.get(key, 0) + 1
-    if _counts[key] < int(spec.get("after_commits", 1)):  # type: ignore[call-overload]
+    if _counts[key] < int(spec[f"after_{kind}"]):  # type: ignore[call-overload]
         return
     try:
         os.replace(_ARM_FILE, _ARM_FILE + ".fired")  # a restarted service is not armed
     except OSError:
         return  # disarmed meanwhile
-    sys.stderr.write(f"chaoslab: crash point: died right after database commit {_counts[key]}\n")
+    sys.stderr.write(f"chaoslab: crash point: died right after {what} (#{_counts[key]})\n")
     sys.stderr.flush()
     os._exit(137)  # like SIGKILL (which a container's pid 1 cannot send itself)
 
