@@ -50,6 +50,18 @@ class ServiceNotReady(RunError):
     """A service did not answer its readiness probe in time."""
 
 
+class LearnerServiceDown(ServiceNotReady):
+    """A service running the learner's code did not come back between checks (after a crash,
+    its own files may not let it start): a verdict on that code, not a run that could not go."""
+
+    def __init__(self, service: str, cause: ServiceNotReady) -> None:
+        super().__init__(
+            f"{service} (your code) did not start again after the previous check: it has to"
+            f" come back after a crash, from whatever it left on disk.\n{cause}"
+        )
+        self.service = service
+
+
 class PortInUse(ServiceNotReady):
     """A service could not listen: another program took its port (`port`, when the log says)."""
 

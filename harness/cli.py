@@ -825,6 +825,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ChaoslabError as exc:
         print(f"chaoslab: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # Whoever read the output went away (`chaoslab check x | head`): stop quietly, as a
+        # command killed by SIGPIPE does, without a second error when Python flushes stdout.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     except KeyboardInterrupt:
         how = (
             "interrupted"

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Self
 
-from harness._errors import PortInUse, ToxiproxyError
+from harness._errors import LearnerServiceDown, PortInUse, ServiceNotReady, ToxiproxyError
 from harness.artifacts import Artifact
 from harness.backends import Backend, backend_factory
 from harness.crashpoints import service_env
@@ -230,7 +230,14 @@ class LabEnvironment:
                 self.backend.resume(name)
             if self.backend.handle(name).exit_code() is not None:
                 self.backend.restart(name)
-                self.wait_ready(name)
+                try:
+                    self.wait_ready(name)
+                except PortInUse:
+                    raise
+                except ServiceNotReady as exc:
+                    if self.lab.learner_owns(name):
+                        raise LearnerServiceDown(name, exc) from exc
+                    raise
 
     # -- internals -------------------------------------------------------------------------
     def _prepare_workdir(self, run: Run) -> Path:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from harness._errors import ChaoslabError, RunError
+from harness._errors import ChaoslabError, LearnerServiceDown, RunError
 from harness.backends import BACKENDS
 from harness.checkers import CheckFailed
 from harness.environment import LabEnvironment
@@ -179,8 +179,10 @@ def pytest_runtest_makereport(
     if report.failed and call.excinfo is not None:
         seed = item.config.stash[_SEED_KEY]
         error = call.excinfo.value
-        if isinstance(error, CheckFailed):
-            # The learner's verdict is the story, not the traceback into the harness.
+        if isinstance(error, (CheckFailed, LearnerServiceDown)):
+            # The learner's verdict is the story, not the traceback into the harness. A
+            # learner's service that did not come back between checks fails the check at hand
+            # (exit 1, with its log), not the run ("could not run", exit 2).
             report.longrepr = str(error)
         elif isinstance(error, ChaoslabError):
             report.longrepr = f"chaoslab: {error}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -66,6 +67,54 @@ def test_a_service_that_crashes_at_start_shows_its_log(tmp_path: Path) -> None:
     assert "service 'front' exited with code 1 before it was ready" in result.stdout
     assert "front: cannot start" in result.stdout
     assert "Hint:" in result.stdout
+
+
+TEARS_ITS_DATABASE = """
+from harness import CheckResult, expect
+
+
+def test_1_front_survives_a_crash(lab, faults):
+    faults.kill("front")
+    (lab.state_dir("front") / "front.db").write_bytes(b"torn" * 100)
+    expect(CheckResult("front survives", "-", "-", []))
+
+
+def test_2_front_answers(lab):
+    expect(CheckResult("front answers", "-", "-", []))
+"""
+
+
+def test_a_learners_service_that_does_not_come_back_fails_the_checks(tmp_path: Path) -> None:
+    lab = tmp_path / "torn"
+    shutil.copytree(FIXTURE_LABS / "ping", lab, ignore=shutil.ignore_patterns("__pycache__"))
+    (lab / "tests" / "test_ping.py").write_text(TEARS_ITS_DATABASE)
+    out = tmp_path / "verdict.json"
+    result = chaoslab("check", str(lab), "--json", str(out))
+    assert result.returncode == 1, result.stdout + result.stderr  # a verdict, not "could not run"
+    assert "front (your code) did not start again after the previous check" in result.stdout
+    assert "file is not a database" in result.stdout  # its own log says why
+    verdict = json.loads(out.read_text())
+    assert not verdict["setup_error"]
+    assert [c["outcome"] for c in verdict["checks"]] == ["error", "error"]
+
+
+def test_output_cut_short_by_its_reader_ends_quietly() -> None:
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # like `chaoslab list | head -1` once head has gone
+    try:
+        result = subprocess.run(
+            chaoslab_command("list"),
+            env=child_env(),
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert "Traceback" not in result.stderr
+    assert result.returncode == 128 + signal.SIGPIPE
 
 
 def test_check_writes_a_json_verdict_and_replays_a_seed(tmp_path: Path) -> None:
