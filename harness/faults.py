@@ -189,11 +189,14 @@ class Faults:
         method: str | None = None,
         nth: int | None = None,
         crash: Literal["before", "after"] | None = None,
+        where: dict[str, str] | None = None,
     ) -> _Heal:
         """An HTTP fault in a harness-owned service: answer `status` (429 with `retry_after`),
         add `delay_ms` before the service sees the request or `response_delay_ms` after it
         handled it, or deliver a response twice (`duplicate`), for a `share` of the matching
-        requests, for the `first` N of them or for the `nth` only. `crash` kills the whole
+        requests, for the `first` N of them or for the `nth` only; matching requests are those
+        on `path` (and `method`), and, with `where`, whose JSON body has those fields (a value
+        ending in `*` matches by prefix: `where={"call_id": "probe-*"}`). `crash` kills the whole
         service on a hit: "before" it handles the request, or "after" it did (its answer is
         never sent); it stays down until `restart` (or the reset between checks)."""
         self._service(service)
@@ -231,6 +234,7 @@ class Faults:
             "duplicate": duplicate,
             "nth": nth,
             "crash": crash,
+            "where": where,
         }
         parts = []
         if delay_ms:
@@ -251,7 +255,10 @@ class Faults:
             which = f"first {first}"
         else:
             which = f"{share:.0%} of"
-        description = f"HTTP {', '.join(parts)} for {which} {method or ''} {path} on {service}"
+        fields = f" with {', '.join(f'{k}={v}' for k, v in where.items())}" if where else ""
+        description = (
+            f"HTTP {', '.join(parts)} for {which} {method or ''} {path}{fields} on {service}"
+        )
         control = HttpControl(self.env, service)
 
         def heal() -> None:

@@ -32,8 +32,9 @@ RECORDED_HEADERS = ("idempotency-key", "retry-after", "x-request-id", "x-client"
 class HttpFaultRule:
     """One HTTP fault: which requests it hits and what it does to them.
 
-    A rule hits requests whose path starts with `path` (and whose method is `method`, if set):
-    only the `nth` of them, or the first `first` of them, or else each with probability
+    A rule hits requests whose path starts with `path` (and whose method is `method`, and whose
+    JSON body has the fields of `where`, if set; a value ending in `*` matches by prefix): only
+    the `nth` of them, or the first `first` of them, or else each with probability
     `share`. `crash` kills the whole service on a hit, "before" it handles the request or
     "after" it did (the effect happened; the answer is never sent). A hit request waits
     `delay_ms`, then is answered `status` (with `Retry-After: retry_after` if set) without
@@ -54,12 +55,17 @@ class HttpFaultRule:
     duplicate: bool = False
     nth: int | None = None
     crash: str | None = None  # "before" the service handles the request, or "after"
+    where: dict[str, str] | None = None
     matched: int = 0
     hits: int = 0
     _replay: list[Message] | None = field(default=None, repr=False)
 
-    def matches(self, method: str, path: str) -> bool:
-        return path.startswith(self.path) and (self.method is None or self.method == method)
+    def matches(self, method: str, path: str, body: object = None) -> bool:
+        return (
+            path.startswith(self.path)
+            and (self.method is None or self.method == method)
+            and (not self.where or _has_fields(body, self.where))
+        )
 
     def public(self) -> dict[str, Any]:
         data = asdict(self)
@@ -89,7 +95,7 @@ class ChaosMiddleware:
         record = self._record(scope, body)
         replay_receive = _replaying(body)
         send = _timed(send, record)
-        rule = self._rule_for(scope["method"], path)
+        rule = self._rule_for(scope["method"], path, record["body"])
         if rule is None:
             await self.app(scope, replay_receive, send)
             return
@@ -134,9 +140,9 @@ class ChaosMiddleware:
             return
         await self.app(scope, replay_receive, send)
 
-    def _rule_for(self, method: str, path: str) -> HttpFaultRule | None:
+    def _rule_for(self, method: str, path: str, body: object) -> HttpFaultRule | None:
         for rule in self.rules:
-            if not rule.matches(method, path):
+            if not rule.matches(method, path, body):
                 continue
             rule.matched += 1
             if rule._replay is not None:
@@ -244,6 +250,21 @@ def _replaying(body: bytes) -> Receive:
         return {"type": "http.disconnect"}
 
     return receive
+
+
+def _has_fields(body: object, where: dict[str, str]) -> bool:
+    """Whether a JSON body has every field of `where` (a value ending in `*`: a prefix)."""
+    if not isinstance(body, dict):
+        return False
+    for name, wanted in where.items():
+        value = body.get(name)
+        if not isinstance(value, str):
+            return False
+        if wanted.endswith("*") and not value.startswith(wanted[:-1]):
+            return False
+        if not wanted.endswith("*") and value != wanted:
+            return False
+    return True
 
 
 def _timed(send: Send, record: dict[str, Any]) -> Send:

@@ -61,6 +61,16 @@ def test_the_record_says_when_the_answer_left(env: LabEnvironment) -> None:
     assert record["answered"] - record["time"] >= 0.3  # after the delay the fault asked for
 
 
+def test_a_rule_can_hit_only_requests_whose_body_has_given_fields(env: LabEnvironment) -> None:
+    url = f"{env.url('back')}/ping"
+    with Faults(env).http("back", status=503, path="/ping", where={"call_id": "probe-*"}) as ev:
+        probe = httpx.post(url, json={"call_id": "probe-3"}, timeout=5)
+        other = httpx.post(url, json={"call_id": "lost-1"}, timeout=5)
+        no_body = httpx.get(url, timeout=5)
+    assert (probe.status_code, other.status_code, no_body.status_code) == (503, 200, 200)
+    assert "with call_id=probe-*" in ev.description
+
+
 def test_reset_clears_rules_left_behind(env: LabEnvironment) -> None:
     HttpControl(env, "back").add({"id": "stray", "status": 500})
     env.reset()
