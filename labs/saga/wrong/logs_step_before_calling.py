@@ -1,0 +1,151 @@
+"""orchestrator: runs the order saga. Takes an order, then charges it, reserves its stock and
+books its shipment, in that order; if a participant refuses a step, it undoes the steps already
+done, in reverse.
+
+POST /orders {"order": "o-17", "amount": 1200, "sku": "kettle", "qty": 1, "address": "..."}
+answers 202 {"order": ...} at once; the saga then runs in the background. See the lab's README
+for the whole protocol.
+
+The saga log is a SQLite table: each saga's order, its state, and how many steps it has
+started, written before each call so the log always knows what was attempted. A restarted
+orchestrator resumes every saga the log has not finished. Every call carries an
+Idempotency-Key made of the saga id and the action.
+
+Wrong: a step is written down as done before it is called, so a crash in between skips it on resume.
+Rejected by: test_6_a_crash_right_after_a_log_write_loses_nothing
+"""
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+PAYMENTS_URL = os.environ["PAYMENTS_URL"]
+INVENTORY_URL = os.environ["INVENTORY_URL"]
+SHIPPING_URL = os.environ["SHIPPING_URL"]
+DATABASE = Path(os.environ["STATE_DIR"]) / "sagas.db"
+CALL_TIMEOUT = 1.0  # seconds to wait for a participant before trying again
+MAX_BACKOFF = 0.4  # seconds between attempts, at most: a healed participant is used at once
+
+# (url, step, compensation, the step's body), in the saga's order.
+STEPS = [
+    (PAYMENTS_URL, "charges", "refunds", lambda o: {"amount": o["amount"]}),
+    (INVENTORY_URL, "reservations", "releases", lambda o: {"sku": o["sku"], "qty": o["qty"]}),
+    (SHIPPING_URL, "shipments", None, lambda o: {"address": o["address"]}),
+]
+
+log = logging.getLogger("orchestrator")
+db = sqlite3.connect(DATABASE, isolation_level=None)  # autocommit: each write is durable
+db.execute(
+    """CREATE TABLE IF NOT EXISTS sagas (
+        id    TEXT PRIMARY KEY,
+        body  TEXT NOT NULL,
+        state TEXT NOT NULL,     -- running, compensating, completed, compensated
+        done  INTEGER NOT NULL   -- steps started (while compensating: not yet undone)
+    )"""
+)
+running: dict[str, asyncio.Task[None]] = {}
+
+
+def start(saga: str) -> None:
+    if saga not in running:
+        task = asyncio.create_task(run_saga(saga))
+        running[saga] = task
+        task.add_done_callback(lambda _: running.pop(saga, None))
+
+
+@contextlib.asynccontextmanager
+async def resume_all(app: Starlette) -> AsyncIterator[None]:
+    """At startup, resume every saga the log has not finished: it was begun before a crash."""
+    for (saga,) in db.execute(
+        "SELECT id FROM sagas WHERE state IN ('running', 'compensating')"
+    ).fetchall():
+        start(saga)
+    yield
+
+
+async def health(request: Request) -> JSONResponse:
+    return JSONResponse({"ok": True})
+
+
+async def create_order(request: Request) -> JSONResponse:
+    order = await request.json()
+    if not isinstance(order.get("order"), str):
+        return JSONResponse({"error": 'expected {"order": "<id>", ...}'}, status_code=400)
+    db.execute(
+        "INSERT OR IGNORE INTO sagas (id, body, state, done) VALUES (?, ?, 'running', 0)",
+        (order["order"], json.dumps(order)),
+    )
+    start(order["order"])
+    return JSONResponse({"order": order["order"]}, status_code=202)
+
+
+async def call(http: httpx.AsyncClient, url: str, key: str, body: dict[str, Any]) -> bool:
+    """POST until the participant gives a final answer: True if it did it, False if it refused.
+
+    A timeout, a broken connection or a 5xx says nothing about whether the call was applied, so
+    it is repeated with the same key until an answer comes."""
+    backoff = 0.05
+    while True:
+        try:
+            answer = await http.post(url, json=body, headers={"Idempotency-Key": key})
+            if answer.status_code < 300:
+                return True
+            if answer.status_code < 500:
+                return False
+        except httpx.HTTPError as exc:
+            log.warning("%s: %r; trying again", url, exc)
+        await asyncio.sleep(backoff)
+        backoff = min(backoff * 2, MAX_BACKOFF)
+
+
+async def run_saga(saga: str) -> None:
+    body, state, done = db.execute(
+        "SELECT body, state, done FROM sagas WHERE id = ?", (saga,)
+    ).fetchone()
+    order = json.loads(body)
+    async with httpx.AsyncClient(timeout=CALL_TIMEOUT) as http:
+        while state == "running":
+            if done == len(STEPS):
+                state = "completed"
+            else:
+                url, step, _, make_body = STEPS[done]
+                done += 1
+                db.execute("UPDATE sagas SET done = ? WHERE id = ?", (done, saga))
+                if not await call(http, f"{url}/{step}/{saga}", f"{saga}:{step}", make_body(order)):
+                    state = "compensating"  # refused: every step attempted is undone
+            db.execute("UPDATE sagas SET state = ?, done = ? WHERE id = ?", (state, done, saga))
+        while state == "compensating":
+            if done == 0:
+                state = "compensated"
+            else:
+                url, _, undo, _ = STEPS[done - 1]
+                if undo:  # the last step has nothing to undo
+                    await call(http, f"{url}/{undo}/{saga}", f"{saga}:{undo}", {})
+                done -= 1
+            db.execute("UPDATE sagas SET state = ?, done = ? WHERE id = ?", (state, done, saga))
+    log.info("order %s %s", saga, state)
+
+
+app = Starlette(
+    routes=[
+        Route("/health", health),
+        Route("/orders", create_order, methods=["POST"]),
+    ],
+    lifespan=resume_all,
+)
+
+if __name__ == "__main__":
+    uvicorn.run(app, host=os.environ["HOST"], port=int(os.environ["PORT"]), log_level="warning")
