@@ -1,22 +1,26 @@
 """The checks of retry-storm: how the gateway retries, judged from what pricing received.
 
 One scenario runs once for the module, in four parts, against one gateway process (one retry
-budget for the whole run):
+budget for the whole run). Each part's fault in pricing hits only its own call ids, so the
+lost answers run alongside the probe and the unknown items:
 
-Lost answers: 4 quotes start together; pricing holds the first attempt of each for 3.5 s, and
-answers any retry at once (check 4). The probe starts once they are answered, or after 2.25 s.
-
-The probe: pricing refuses every /price (503 after 100 ms) while 16 quotes arrive at the same
-moment; once they are answered, or after 1.6 s, it works again. Pricing's record of when it
+The probe: 16 quotes arrive together, and pricing refuses every /price of theirs (503 after
+100 ms); once they are answered, or after 1.6 s, it works again. Pricing's record of when it
 refused each attempt and when the next one arrived shows how long the gateway waited before
 each retry (checks 2 and 3).
 
-Unknown items: 3 quotes for items pricing does not sell; pricing answers 404 (check 5).
+Lost answers: as soon as the probe's quotes have gone out, 4 quotes start together; pricing
+holds the first attempt of each for 3.5 s, and answers any retry at once (check 4). Only the
+outage waits for them: it starts once they are answered, or 2.2 s after they started (a
+gateway without timeouts leaves them hanging until the callers give up, 3.3 s).
 
-The outage: 20 shoppers ask for quotes (one every 1 to 2 s each). As they start, pricing's
+Unknown items: then 3 quotes for items pricing does not sell; pricing answers 404 (check 5).
+
+The outage: then 20 shoppers ask for quotes (one every 1 to 2 s each). As they start, pricing's
 answers stop reaching the gateway for 1 s (a one-way partition: requests get through, answers
-do not). Pricing restarts meanwhile: it refuses every request (503 after 100 ms) from the
-start of the partition until 0.6 s after it heals; then traffic goes on for 1.8 s.
+do not; its heal closes every connection open through it). Pricing restarts meanwhile: it
+refuses every request (503 after 100 ms) from the start of the partition until 0.6 s after it
+heals; then traffic goes on for 1.8 s.
 Pricing collapses once more than 100 requests reach it within a second, and works again only
 under 50 a second (services/pricing.py).
 
@@ -55,13 +59,16 @@ UNKNOWN_ITEMS = ["samovar", "teapot", "cezve"]  # pricing does not sell them: it
 # -- lost answers ----------------------------------------------------------------------------------
 LOST_CALLS = 4
 # Seconds pricing holds the first attempt of each: longer than the shoppers wait, so that
-# waiting for it fails check 9 as well as check 4.
+# waiting for it fails check 9 as well as check 4. The scenario does not wait for these calls:
+# they run alongside the probe (their fault hits only `lost-*` call ids, the probe's only
+# `probe-*`), and are collected at the end.
 LOST_HOLD = 3.5
-# Seconds the probe waits for the lost answers, at most: a quote not answered by then has
-# missed its deadline (check 4 fails whatever comes next). Past the hold, so that a gateway
-# without a deadline is not still retrying the lost quotes while the probe runs: that overlap
-# let the starter's storm die down on a heavily loaded machine.
-LOST_WAIT = 3.8
+# Seconds from their start the outage waits for the lost answers, at most (it starts at once
+# when they are all answered, as with any gateway that times out its attempts). The outage's
+# partition closes every connection through the link when it heals, the held ones too; healing
+# at least LOST_WAIT + PARTITION = 3.2 s after the lost answers started, it cannot let a gateway
+# without timeouts answer them within check 9's 3 s (nor in time for check 4).
+LOST_WAIT = 2.2
 
 # -- the probe -------------------------------------------------------------------------------------
 # 16 calls: with fewer, the upper waits of full jitter and of a fixed ceiling overlap too
@@ -166,14 +173,18 @@ def together(
     f: str,
     items: Sequence[str],
     done: threading.Semaphore | None = None,
+    sent: threading.Event | None = None,
 ) -> TrafficRun:
-    """One quote per item, all sent at the same moment; call ids `<f>-1`, `<f>-2`, ..."""
+    """One quote per item, all sent at the same moment; call ids `<f>-1`, `<f>-2`, ...
+    `done` is released once per answered quote, `sent` set as they go out."""
     start = threading.Barrier(len(items))
 
     def workload(client: Client) -> None:
         try:
             with contextlib.suppress(threading.BrokenBarrierError):
                 start.wait(timeout=5.0)
+            if sent is not None:
+                sent.set()
             call_id = f"{f}-{client.id + 1}"
             with client.op(f, call_id) as op:
                 body = {"call_id": call_id, "item": items[client.id]}
@@ -189,30 +200,37 @@ def together(
     return traffic.start(workload, clients=len(items), iterations=1, timeout=CLIENT_TIMEOUT)
 
 
-def run_lost_answers(faults: Faults, traffic: Traffic, base: str) -> tuple[FaultEvent, TrafficRun]:
-    """Quotes whose first attempt pricing holds for LOST_HOLD; returns the fault, and the
-    calls, which a gateway without a deadline leaves waiting after LOST_WAIT."""
-    finished = threading.Semaphore(0)
-    holding = faults.http(
-        "pricing", delay_ms=int(LOST_HOLD * 1000), first=LOST_CALLS, path="/price"
+def holding_lost_answers(faults: Faults) -> contextlib.AbstractContextManager[FaultEvent]:
+    """Pricing holds the first attempt of each lost-answers call for LOST_HOLD, and only
+    those: other calls, and the retries of these, go through."""
+    return faults.http(
+        "pricing",
+        delay_ms=int(LOST_HOLD * 1000),
+        first=LOST_CALLS,
+        path="/price",
+        where={"call_id": "lost-*"},
     )
-    with holding as event:
-        run = together(traffic, base, "lost", ITEMS[:LOST_CALLS], done=finished)
-        wait_until = time.monotonic() + LOST_WAIT
-        for _ in range(LOST_CALLS):
-            if not finished.acquire(timeout=max(0.0, wait_until - time.monotonic())):
-                break
-    return event, run
 
 
-def run_probe(faults: Faults, traffic: Traffic, base: str) -> tuple[FaultEvent, TrafficRun]:
-    """Quotes that start together while pricing refuses everything; returns the fault, and the
-    calls, which a gateway that never gives up leaves hanging until the checks' timeout."""
-    finished = threading.Semaphore(0)
-    refusing = faults.http("pricing", status=503, delay_ms=int(PROBE_REFUSAL * 1000), path="/price")
+def run_probe(
+    faults: Faults, traffic: Traffic, base: str, meanwhile: Callable[[], object]
+) -> tuple[FaultEvent, TrafficRun]:
+    """Quotes that start together while pricing refuses everything of theirs, and `meanwhile`
+    called as soon as they have gone out; returns the fault, and the calls, which a gateway
+    that never gives up leaves hanging until the checks' timeout."""
+    finished, sent = threading.Semaphore(0), threading.Event()
+    refusing = faults.http(
+        "pricing",
+        status=503,
+        delay_ms=int(PROBE_REFUSAL * 1000),
+        path="/price",
+        where={"call_id": "probe-*"},
+    )
     with refusing as event:
-        run = together(traffic, base, "probe", ["kettle"] * PROBE_CALLS, done=finished)
+        run = together(traffic, base, "probe", ["kettle"] * PROBE_CALLS, done=finished, sent=sent)
         hold_until = time.monotonic() + PROBE_HOLD
+        sent.wait(timeout=PROBE_HOLD)
+        meanwhile()
         for _ in range(PROBE_CALLS):
             if not finished.acquire(timeout=max(0.0, hold_until - time.monotonic())):
                 break
@@ -248,23 +266,41 @@ def scenario(lab_module: LabEnvironment, chaoslab_seed: int) -> Iterator[Scenari
     faults = Faults(lab_module)
     traffic = Traffic(chaoslab_seed)
     base = lab_module.url("gateway")
-    # The probe needs a full reserve of retries: the lost answers spend only 4 before it.
-    lost, lost_run = run_lost_answers(faults, traffic, base)
-    probe, probe_run = run_probe(faults, traffic, base)
-    together(traffic, base, "unknown", UNKNOWN_ITEMS).wait(timeout=CLIENT_TIMEOUT + 5.0)
+    # The lost answers run alongside the probe and the unknown items; the outage waits for
+    # them only until LOST_WAIT after they started (a gateway without timeouts leaves them
+    # hanging until the callers give up). They spend 4 retries of the budget, the probe 48.
+    # They start right after the probe's calls went out, so that their retries (after a
+    # timeout) come after the probe's first ones: a budget that starts empty has then spent on
+    # the probe what the calls earned, and has nothing left for them.
+    lost_done = threading.Semaphore(0)
+    lost_runs: list[TrafficRun] = []
+    lost_started: list[float] = []
 
-    restarting = faults.http("pricing", status=503, delay_ms=RESTART_REFUSAL_MS, path="/price")
-    # Pricing restarted during the partition and still refuses when the answers get through
-    # again: the gateway's tries after the heal meet its refusals. The shoppers' first quotes
-    # meet the partition; their next ones (1 to 2 s after the first failed) the recovery.
-    with restarting as restart:
-        with faults.partition(["pricing"], ["gateway"], one_way=True) as outage:
-            run = traffic.start(shopper(base), clients=SHOPPERS, timeout=CLIENT_TIMEOUT)
-            time.sleep(PARTITION)
-        time.sleep(RESTART)
-    time.sleep(AFTER)
-    history = run.stop()  # the shoppers finish the quote in hand
-    lost_run.wait(timeout=CLIENT_TIMEOUT + 5.0)  # long done: the shoppers give up
+    def start_lost_answers() -> None:
+        lost_started.append(time.monotonic())
+        lost_runs.append(together(traffic, base, "lost", ITEMS[:LOST_CALLS], done=lost_done))
+
+    with holding_lost_answers(faults) as lost:
+        probe, probe_run = run_probe(faults, traffic, base, meanwhile=start_lost_answers)
+        together(traffic, base, "unknown", UNKNOWN_ITEMS).wait(timeout=CLIENT_TIMEOUT + 5.0)
+        wait_until = lost_started[0] + LOST_WAIT
+        for _ in range(LOST_CALLS):
+            if not lost_done.acquire(timeout=max(0.0, wait_until - time.monotonic())):
+                break
+
+        restarting = faults.http("pricing", status=503, delay_ms=RESTART_REFUSAL_MS, path="/price")
+        # Pricing restarted during the partition and still refuses when the answers get through
+        # again: the gateway's tries after the heal meet its refusals. The shoppers' first
+        # quotes meet the partition; their next ones (1 to 2 s after the first failed) the
+        # recovery.
+        with restarting as restart:
+            with faults.partition(["pricing"], ["gateway"], one_way=True) as outage:
+                run = traffic.start(shopper(base), clients=SHOPPERS, timeout=CLIENT_TIMEOUT)
+                time.sleep(PARTITION)
+            time.sleep(RESTART)
+        time.sleep(AFTER)
+        history = run.stop()  # the shoppers finish the quote in hand
+        lost_runs[0].wait(timeout=CLIENT_TIMEOUT + 5.0)  # long done: the callers give up
     probe_run.wait(timeout=CLIENT_TIMEOUT + 5.0)
     attempts, answers, arrivals = pricing_record(lab_module)
     yield Scenario(history, faults, lost, probe, outage, restart, attempts, answers, arrivals)
