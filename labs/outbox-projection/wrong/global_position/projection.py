@@ -1,0 +1,101 @@
+"""projection: the read model of revenue per customer, built from the orders service's events.
+
+The relay delivers every event to POST /events, one at a time: {"id", "order", "version",
+"type": "placed" | "amended", "customer" (placed only), "amount", "position"}. Answer 2xx when
+you have taken it; any other answer (or none) and the relay delivers it again later.
+
+GET /revenue answers {"c-3": 1200, ...}: what each customer's orders add up to, in cents. The
+checks read it: keep its shape.
+
+The relay numbers its events with a position. The projection keeps the last position it
+applied, in the same transaction as the revenue it changed: an event at or below it was applied
+already (a redelivery, a replay), taken and nothing changes. Within an order, an event beyond
+the next version came early: refused (409), so the relay brings it again.
+
+Wrong: one position for the whole log, not one per order: once a later event (of another order,
+or a later version) is applied, an earlier one that arrives after it is skipped as if applied.
+Rejected by: test_4_events_out_of_order_are_applied_in_order
+"""
+
+import os
+import sqlite3
+from pathlib import Path
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+DATABASE = Path(os.environ["STATE_DIR"]) / "projection.db"
+
+db = sqlite3.connect(DATABASE)
+db.execute("CREATE TABLE IF NOT EXISTS revenue (customer TEXT PRIMARY KEY, total INTEGER)")
+db.execute(
+    "CREATE TABLE IF NOT EXISTS orders ("
+    " id TEXT PRIMARY KEY, customer TEXT, amount INTEGER, version INTEGER NOT NULL)"
+)
+db.execute("CREATE TABLE IF NOT EXISTS position (last INTEGER NOT NULL)")
+if db.execute("SELECT COUNT(*) FROM position").fetchone()[0] == 0:
+    db.execute("INSERT INTO position (last) VALUES (0)")
+db.commit()
+
+
+def add(customer: str, cents: int) -> None:
+    db.execute(
+        "INSERT INTO revenue (customer, total) VALUES (?, ?)"
+        " ON CONFLICT (customer) DO UPDATE SET total = total + excluded.total",
+        (customer, cents),
+    )
+
+
+async def health(request: Request) -> JSONResponse:
+    return JSONResponse({"ok": True})
+
+
+async def take(request: Request) -> JSONResponse:
+    event = await request.json()
+    with db:
+        row = db.execute(
+            "SELECT customer, amount, version FROM orders WHERE id = ?", (event["order"],)
+        ).fetchone()
+        applied = row[2] if row else 0
+        (last,) = db.execute("SELECT last FROM position").fetchone()
+        if event["position"] <= last:
+            return JSONResponse({"taken": event["id"], "applied before": True})
+        if event["version"] > applied + 1:
+            return JSONResponse(
+                {"error": f"version {applied + 1} of {event['order']} comes first"},
+                status_code=409,
+            )
+        if event["type"] == "placed":
+            db.execute(
+                "INSERT INTO orders (id, customer, amount, version) VALUES (?, ?, ?, 1)",
+                (event["order"], event["customer"], event["amount"]),
+            )
+            add(event["customer"], event["amount"])
+        else:
+            customer, old, _ = row
+            db.execute(
+                "UPDATE orders SET amount = ?, version = ? WHERE id = ?",
+                (event["amount"], event["version"], event["order"]),
+            )
+            add(customer, event["amount"] - old)
+        db.execute("UPDATE position SET last = ?", (event["position"],))
+    return JSONResponse({"taken": event["id"]})
+
+
+async def revenue(request: Request) -> JSONResponse:
+    return JSONResponse(dict(db.execute("SELECT customer, total FROM revenue ORDER BY customer")))
+
+
+app = Starlette(
+    routes=[
+        Route("/health", health),
+        Route("/events", take, methods=["POST"]),
+        Route("/revenue", revenue),
+    ]
+)
+
+if __name__ == "__main__":
+    uvicorn.run(app, host=os.environ["HOST"], port=int(os.environ["PORT"]), log_level="warning")

@@ -1,0 +1,124 @@
+"""orders: takes customers' orders, and tells the rest of the company about each change.
+
+POST /orders {"order": "o-17", "customer": "c-3", "amount": 500}   place an order (201)
+PATCH /orders/{order} {"amount": 700}                             change its amount (200)
+
+Every change is an event, published to the relay (RELAY_URL), which carries it to the
+projection: {"id", "order", "version", "type": "placed" | "amended", "customer" (placed only),
+"amount"}. An order's versions count 1, 2, 3... in the order its changes were made.
+
+The orders table is the company's record (the checks read it): keep its shape.
+
+An outbox: after each change, its event joins a queue that a publisher sends to the relay,
+keeping an event until the relay has it, however long the relay is away.
+
+Wrong: the queue is in memory, so a crash (right after a commit, or while the relay is down)
+loses the events it holds, though their orders are in the table.
+Rejected by: test_1_read_model_matches_the_orders,
+    test_2_no_event_lost_when_orders_crashes_before_publishing
+"""
+
+import asyncio
+import os
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+RELAY_URL = os.environ["RELAY_URL"]
+DATABASE = Path(os.environ["STATE_DIR"]) / "orders.db"
+RETRY_WAIT = 0.1  # seconds before the publisher tries the relay again
+
+db = sqlite3.connect(DATABASE)
+db.execute(
+    """CREATE TABLE IF NOT EXISTS orders (
+        id       TEXT PRIMARY KEY,
+        customer TEXT NOT NULL,
+        amount   INTEGER NOT NULL,   -- cents
+        version  INTEGER NOT NULL    -- 1 when placed, one more for every change
+    )"""
+)
+db.commit()
+outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+
+async def publisher() -> None:
+    """Send the queued events to the relay, oldest first, for ever; each until the relay has it."""
+    async with httpx.AsyncClient(timeout=2.0) as relay:
+        while True:
+            event = await outbox.get()
+            while True:
+                try:
+                    answer = await relay.post(f"{RELAY_URL}/events", json=event)
+                    answer.raise_for_status()
+                    break
+                except httpx.HTTPError as exc:
+                    print(f"relay unavailable, will retry: {exc!r}")
+                    await asyncio.sleep(RETRY_WAIT)
+
+
+async def health(request: Request) -> JSONResponse:
+    return JSONResponse({"ok": True})
+
+
+async def place(request: Request) -> JSONResponse:
+    body = await request.json()
+    order, customer, amount = body.get("order"), body.get("customer"), body.get("amount")
+    if not isinstance(order, str) or not isinstance(customer, str) or not isinstance(amount, int):
+        return JSONResponse({"error": 'expected {"order", "customer", "amount"}'}, status_code=400)
+    try:
+        with db:
+            db.execute(
+                "INSERT INTO orders (id, customer, amount, version) VALUES (?, ?, ?, 1)",
+                (order, customer, amount),
+            )
+    except sqlite3.IntegrityError:
+        return JSONResponse({"error": f"order {order} exists"}, status_code=409)
+    event = {"type": "placed", "customer": customer, "amount": amount}
+    outbox.put_nowait({"id": f"{order}/1", "order": order, "version": 1, **event})
+    return JSONResponse({"order": order, "customer": customer, "amount": amount}, status_code=201)
+
+
+async def amend(request: Request) -> JSONResponse:
+    order, amount = request.path_params["order"], (await request.json()).get("amount")
+    if not isinstance(amount, int):
+        return JSONResponse({"error": 'expected {"amount": <cents>}'}, status_code=400)
+    with db:
+        row = db.execute("SELECT version FROM orders WHERE id = ?", (order,)).fetchone()
+        if row is None:
+            return JSONResponse({"error": f"no order {order}"}, status_code=404)
+        version = row[0] + 1
+        db.execute(
+            "UPDATE orders SET amount = ?, version = ? WHERE id = ?", (amount, version, order)
+        )
+    event = {"type": "amended", "amount": amount}
+    outbox.put_nowait({"id": f"{order}/{version}", "order": order, "version": version, **event})
+    return JSONResponse({"order": order, "amount": amount, "version": version})
+
+
+@asynccontextmanager
+async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    task = asyncio.create_task(publisher())
+    yield
+    task.cancel()
+
+
+app = Starlette(
+    routes=[
+        Route("/health", health),
+        Route("/orders", place, methods=["POST"]),
+        Route("/orders/{order}", amend, methods=["PATCH"]),
+    ],
+    lifespan=lifespan,
+)
+
+if __name__ == "__main__":
+    uvicorn.run(app, host=os.environ["HOST"], port=int(os.environ["PORT"]), log_level="warning")
