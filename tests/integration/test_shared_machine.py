@@ -122,7 +122,14 @@ def bystander(tmp_path: Path, docker: Any) -> Iterator[Harness]:
         raise AssertionError("the bystander's lab did not come up")
     yield harness
     harness.process.send_signal(signal.SIGINT)
-    harness.process.communicate(timeout=60)
+    try:
+        harness.process.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        # Never leave a live run behind (a harness started with SIGINT ignored, say, by a
+        # shell's background job): SIGTERM takes the same teardown path.
+        harness.process.terminate()
+        harness.process.communicate(timeout=60)
+        raise
     wait_until(lambda: not harness.leftovers(), 20, "the bystander to clean up")
 
 
