@@ -316,6 +316,10 @@ ROUGH_FAULTS: list[tuple[str, str, dict[str, Any]]] = [
     ("shipping", "/shipments/rough-04", {"status": 503, "first": 3}),
     ("shipping", "/shipments/rough-05", {"response_delay_ms": 700, "first": 1}),
     ("payments", "/refunds/rough-07", {"status": 503, "first": 1}),
+    # Longer than an orchestrator waits for an answer (a second is plenty for these services):
+    # the charge of an order that will be refused is tried again, every run (on payments, which
+    # never crashes here: a crashed participant loses its fault rules).
+    ("payments", "/charges/rough-09", {"response_delay_ms": 1500, "first": 1}),
     ("payments", "/refunds/rough-10", {"response_delay_ms": 600, "first": 1}),
 ]
 # After the sagas finished, the network delivers a copy of these requests of the orchestrator

@@ -12,7 +12,9 @@ Idempotency-Key.
 
 Wrong: a new random key on every attempt, so a retry after a lost answer is a new call, applied
 again.
-Rejected by: test_2_no_step_or_compensation_applied_twice,
+Rejected by: test_1_every_saga_ends_completed_or_compensated,
+    test_2_no_step_or_compensation_applied_twice,
+    test_4_every_saga_finishes_soon_after_the_faults_heal,
     test_5_a_killed_orchestrator_resumes_every_saga
 """
 

@@ -11,7 +11,9 @@ orchestrator resumes every saga the log has not finished. A call that times out 
 simply sent again until the participant answers.
 
 Wrong: the calls carry no Idempotency-Key, so a call repeated after a lost answer is applied twice.
-Rejected by: test_2_no_step_or_compensation_applied_twice,
+Rejected by: test_1_every_saga_ends_completed_or_compensated,
+    test_2_no_step_or_compensation_applied_twice,
+    test_4_every_saga_finishes_soon_after_the_faults_heal,
     test_5_a_killed_orchestrator_resumes_every_saga
 """
 
