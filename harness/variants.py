@@ -5,9 +5,9 @@ must reject, and correct fixes written differently that its checks must accept.
     labs/<slug>/wrong/<name>.py          a whole learner file, wrong in one way
     labs/<slug>/also-correct/<name>.py   a whole learner file, right in another way
 
-A file variant replaces the lab's one learner file; a folder variant (`wrong/<name>/`) is laid
-over `services/` like `solution/` is, for labs whose learner owns several files. Its docstring
-ends with what the proof asserts:
+A file variant replaces the lab's one learner file; a folder variant (`wrong/<name>/`), for labs
+whose learner owns several files, holds the files it changes and is laid over the solution.
+Its docstring ends with what the proof asserts:
 
     Wrong: <the one flaw>
     Rejected by: test_2_answers_agree, test_5_retry_after_crash
@@ -113,8 +113,19 @@ def load_variant(lab: Lab, path: Path, kind: Kind | None = None) -> Variant:
 
 
 def overlay(lab: Lab, variant_path: Path, services: Path) -> None:
-    """Lay a variant over a copy of the lab's `services/` folder."""
+    """Lay a variant over a copy of the lab's `services/` folder.
+
+    A folder variant is laid over the reference solution: it holds only the learner files it
+    changes, so that each one shows its one flaw rather than copies of the solution's other
+    files. (A variant that keeps a starter file says so by holding a copy of it.)"""
     if variant_path.is_dir():
+        if lab.solution_dir.is_dir():
+            shutil.copytree(
+                lab.solution_dir,
+                services,
+                dirs_exist_ok=True,
+                ignore=shutil.ignore_patterns("__pycache__"),
+            )
         shutil.copytree(
             variant_path,
             services,

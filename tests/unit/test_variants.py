@@ -104,6 +104,22 @@ def test_a_folder_variant_is_laid_over_services(write_lab: WriteLab, tmp_path: P
     assert sorted(p.name for p in services.iterdir()) == ["helpers.py", "payments.py"]
 
 
+def test_a_folder_variant_keeps_the_solutions_other_files(
+    write_lab: WriteLab, tmp_path: Path
+) -> None:
+    root = write_lab(manifest())
+    lab = load_lab(root)
+    put(root / "solution" / "payments.py", "SOLVED = True\n")
+    put(root / "solution" / "ledger_client.py", "CLIENT = 'solution'\n")
+    folder = root / "wrong" / "one_file_changed"
+    put(folder / "payments.py", WRONG)
+    services = tmp_path / "copy" / "services"
+    put(services / "ledger_client.py", "CLIENT = 'starter'\n")
+    overlay(lab, folder, services)
+    assert (services / "payments.py").read_text() == WRONG
+    assert (services / "ledger_client.py").read_text() == "CLIENT = 'solution'\n"
+
+
 def test_a_missing_variant_names_the_ones_there_are(write_lab: WriteLab) -> None:
     root = write_lab(manifest())
     put(root / "wrong" / "memory_keys.py", WRONG)
