@@ -45,6 +45,7 @@ import pytest
 from harness._errors import ChaoslabError, SetupError, UsageError
 from harness.backends import BACKENDS
 from harness.environment import LabEnvironment, logs_dir
+from harness.grading.command import check_repeatedly, grade
 from harness.lab import Lab, find_lab, scan
 from harness.readiness import clip
 from harness.report import CheckOutcome, Verdict, render
@@ -418,6 +419,14 @@ def _variant_label(lab: Lab, variant: Path | None) -> str:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
+    if args.repeat > 1:
+        if args.json or args.variant or args.json_only or args.pytest_args:
+            raise UsageError(
+                "--repeat cannot be combined with --json, --variant or pytest arguments.\n"
+                "  Fix: drop them, or use 'chaoslab grade LAB --repeat N --out DIR' for files."
+            )
+        _require_cache()
+        return check_repeatedly(args.lab, args.repeat, args.seed, args.backend, args.solution)
     json_path = _writable(args.json) if args.json else None
     try:
         _require_cache()
@@ -454,7 +463,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
         extra=args.pytest_args,
     )
     written = _write_verdict(verdict, json_path) if json_path is not None else True
-    if not args.solution and variant is None and not verdict.setup_error:
+    # --json-only is a machine's run (a lab's proof, a grade): not the learner's progress.
+    if not args.solution and variant is None and not verdict.setup_error and not args.json_only:
         _save_status(
             lab.slug,
             passed=verdict.passed,
@@ -471,6 +481,11 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 # -- the other commands --------------------------------------------------------------------
+def _cmd_grade(args: argparse.Namespace) -> int:
+    _require_cache()
+    return grade(args.labs, args.out, args.submission, args.repeat, args.seed, args.backend)
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
     labs, broken = scan()
     status = _load_status()
@@ -767,10 +782,40 @@ def _parser() -> argparse.ArgumentParser:
         default="process",
         help="where the services run: local processes (default) or docker containers",
     )
+    check.add_argument(
+        "--repeat",
+        type=_positive(int),
+        default=1,
+        metavar="N",
+        help="run N times with fresh seeds and show each check's pass rate",
+    )
     check.add_argument("--json", metavar="FILE", help="also write the verdict as JSON (CI)")
     check.add_argument("--json-only", action="store_true", help=argparse.SUPPRESS)
     check.add_argument("pytest_args", nargs="*", help="extra pytest arguments, after --")
     check.set_defaults(func=_cmd_check)
+
+    grading = sub.add_parser(
+        "grade",
+        help="grade labs: JUnit XML, JSON scores and Exercism results.json in a folder",
+    )
+    grading.add_argument("labs", nargs="*", metavar="LAB", help="the labs (default: all)")
+    grading.add_argument("--out", required=True, metavar="DIR", help="where results go")
+    grading.add_argument(
+        "--submission",
+        metavar="DIR",
+        help="a student's repository (default: this folder); its checks, lab.toml and "
+        "harness-owned services are never used, only its learner files",
+    )
+    grading.add_argument(
+        "--repeat",
+        type=_positive(int),
+        default=1,
+        metavar="N",
+        help="runs per lab; a check earns its points only if it passed every run",
+    )
+    grading.add_argument("--seed", type=int, default=None, help="the first run's seed")
+    grading.add_argument("--backend", choices=list(BACKENDS), default="process")
+    grading.set_defaults(func=_cmd_grade)
 
     hint = sub.add_parser("hint", help="the next hint of a lab")
     hint.add_argument("lab")

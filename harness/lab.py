@@ -77,6 +77,8 @@ class Lab:
     services: Mapping[str, ServiceSpec]
     links: tuple[Link, ...]
     starter_fails: tuple[str, ...]
+    # Points a check is worth when graded (`[checks] points`); a check not listed is worth 1.
+    points: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def manifest(self) -> Path:
@@ -257,8 +259,9 @@ def _parse(root: Path, path: Path, data: dict[str, Any]) -> Lab:
     services = _services(path, _table(path, "services", data.get("services")))
     links = _links(path, _table(path, "links", data.get("links", {})), services)
     checks = _table(path, "checks", data.get("checks", {}))
-    _only(path, "checks", checks, {"starter_fails"})
+    _only(path, "checks", checks, {"starter_fails", "points"})
     starter_fails = _strs(path, "checks.starter_fails", checks.get("starter_fails", []))
+    points = _points(path, checks.get("points", {}))
     return Lab(
         slug=root.name,
         root=root,
@@ -270,7 +273,27 @@ def _parse(root: Path, path: Path, data: dict[str, Any]) -> Lab:
         services=services,
         links=links,
         starter_fails=starter_fails,
+        points=points,
     )
+
+
+def _points(path: Path, value: object) -> dict[str, int]:
+    """`[checks] points = { test_1_x = 2 }`: whole points of 0 or more, per check name."""
+    if not isinstance(value, dict):
+        raise LabDefinitionError(
+            path, "checks.points", "must be a table", "write points = { test_1_x = 2 }"
+        )
+    points = {}
+    for name, worth in value.items():
+        if not name.startswith("test_") or type(worth) is not int or worth < 0:
+            raise LabDefinitionError(
+                path,
+                f"checks.points.{name}",
+                f"{name} = {worth!r} is not a check's name and a whole number of points",
+                "name a check (test_<n>_...) and give it 0 or more points",
+            )
+        points[name] = worth
+    return points
 
 
 def _services(path: Path, table: dict[str, Any]) -> dict[str, ServiceSpec]:

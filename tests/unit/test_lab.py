@@ -86,6 +86,13 @@ def test_valid_manifest_loads_into_dataclasses(write_lab):
     assert list(lab.services) == ["payments", "ledger-db"]
 
 
+def test_points_per_check_come_from_the_checks_table(write_lab):
+    checks = CHECKS + "points = { test_1_charges_once = 3, test_2_retries = 0 }\n"
+    lab = load_lab(write_lab(manifest(checks=checks)))
+
+    assert lab.points == {"test_1_charges_once": 3, "test_2_retries": 0}
+
+
 def test_services_get_command_readiness_and_env(write_lab):
     lab = load_lab(write_lab(manifest()))
 
@@ -120,6 +127,7 @@ def test_optional_parts_take_their_defaults(write_lab):
     assert lab.order == 0
     assert lab.links == ()
     assert lab.starter_fails == ()
+    assert lab.points == {}
     assert lab.services["payments"].ready == Readiness()
     assert Readiness() == Readiness(kind="http", path="/health", timeout=20.0)
 
@@ -358,7 +366,21 @@ INVALID = [
         manifest(checks=CHECKS + "retries = 3\n"),
         "checks.retries",
         "unknown key",
-        "remove it (allowed: starter_fails)",
+        "remove it (allowed: points, starter_fails)",
+    ),
+    _case(
+        "points-not-a-whole-number",
+        manifest(checks=CHECKS + "points = { test_1_charges_once = 1.5 }\n"),
+        "checks.points.test_1_charges_once",
+        "not a check's name and a whole number of points",
+        "0 or more points",
+    ),
+    _case(
+        "points-of-no-check",
+        manifest(checks=CHECKS + "points = { charges = 2 }\n"),
+        "checks.points.charges",
+        "not a check's name",
+        "name a check",
     ),
 ]
 
