@@ -46,7 +46,8 @@ from harness._errors import ChaoslabError, SetupError, UsageError
 from harness.backends import BACKENDS
 from harness.environment import LabEnvironment, logs_dir
 from harness.grading.command import check_repeatedly, grade
-from harness.lab import Lab, find_lab, scan
+from harness.grading.export import WORKFLOW, export_student
+from harness.lab import Lab, catalogue, find_lab, scan
 from harness.readiness import clip
 from harness.report import CheckOutcome, Verdict, render
 from harness.runs import pid_alive, process_start_time, reap_stale
@@ -481,6 +482,19 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 # -- the other commands --------------------------------------------------------------------
+def _cmd_export(args: argparse.Namespace) -> int:
+    labs = [find_lab(name) for name in args.labs] if args.labs else catalogue()
+    into = Path(args.student)
+    files = export_student(labs, into)
+    size = sum(f.stat().st_size for f in files)
+    print(
+        f"Wrote a student repository to {into}: {len(labs)} lab(s), {len(files)} files, "
+        f"{size / 1024:.0f} KiB, without solutions or the labs' wrong and also-correct fixes.\n"
+        f"GitHub Classroom grades each push with {into / WORKFLOW} (a step per lab)."
+    )
+    return 0
+
+
 def _cmd_grade(args: argparse.Namespace) -> int:
     _require_cache()
     return grade(args.labs, args.out, args.submission, args.repeat, args.seed, args.backend)
@@ -816,6 +830,15 @@ def _parser() -> argparse.ArgumentParser:
     grading.add_argument("--seed", type=int, default=None, help="the first run's seed")
     grading.add_argument("--backend", choices=list(BACKENDS), default="process")
     grading.set_defaults(func=_cmd_grade)
+
+    export = sub.add_parser(
+        "export", help="write a repository for students, with a GitHub Classroom workflow"
+    )
+    export.add_argument("labs", nargs="*", metavar="LAB", help="the labs (default: all)")
+    export.add_argument(
+        "--student", required=True, metavar="DIR", help="a new folder for the repository"
+    )
+    export.set_defaults(func=_cmd_export)
 
     hint = sub.add_parser("hint", help="the next hint of a lab")
     hint.add_argument("lab")
