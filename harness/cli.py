@@ -45,6 +45,7 @@ import pytest
 from harness._errors import ChaoslabError, SetupError, UsageError
 from harness.backends import BACKENDS
 from harness.environment import LabEnvironment, logs_dir
+from harness.grading.classwide import SUBMISSIONS, export_grader, gather
 from harness.grading.command import check_repeatedly, grade
 from harness.grading.export import WORKFLOW, export_student
 from harness.lab import Lab, catalogue, find_lab, scan
@@ -483,6 +484,19 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 # -- the other commands --------------------------------------------------------------------
 def _cmd_export(args: argparse.Namespace) -> int:
+    if args.grader is not None:
+        if args.labs:
+            raise UsageError(
+                "--grader grades every lab; it takes no lab names.\n  Fix: drop the names."
+            )
+        written = export_grader(Path(args.grader))
+        print("Wrote " + ", ".join(str(p) for p in written) + ".")
+        print(
+            f"List the students' repositories in {Path(args.grader) / SUBMISSIONS}, add a "
+            "CLASSROOM_TOKEN secret that can read them, push, and run 'Grade the class' from "
+            "the Actions tab: class-grades.csv is its artifact."
+        )
+        return 0
     labs = [find_lab(name) for name in args.labs] if args.labs else catalogue()
     into = Path(args.student)
     files = export_student(labs, into)
@@ -493,6 +507,22 @@ def _cmd_export(args: argparse.Namespace) -> int:
         f"GitHub Classroom grades each push with {into / WORKFLOW} (a step per lab)."
     )
     return 0
+
+
+def _cmd_gather(args: argparse.Namespace) -> int:
+    rows = gather(Path(args.results), _writable_csv(args.csv))
+    print(f"Wrote {rows} row(s) to {args.csv}.")
+    return 0
+
+
+def _writable_csv(value: str) -> Path:
+    path = Path(value)
+    if path.is_dir() or not path.parent.is_dir():
+        raise UsageError(
+            f"--csv {value}: not a file in an existing folder.\n  Fix: give a file name in a "
+            "folder that exists."
+        )
+    return path
 
 
 def _cmd_grade(args: argparse.Namespace) -> int:
@@ -775,6 +805,50 @@ def _positive(kind: type[int] | type[float]) -> Callable[[str], float]:
     return parse
 
 
+def _add_grading_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
+    """grade, export and gather: the instructor's commands."""
+    grading = sub.add_parser(
+        "grade",
+        help="grade labs: JUnit XML, JSON scores and Exercism results.json in a folder",
+    )
+    grading.add_argument("labs", nargs="*", metavar="LAB", help="the labs (default: all)")
+    grading.add_argument("--out", required=True, metavar="DIR", help="where results go")
+    grading.add_argument(
+        "--submission",
+        metavar="DIR",
+        help="a student's repository (default: this folder); its checks, lab.toml and "
+        "harness-owned services are never used, only its learner files",
+    )
+    grading.add_argument(
+        "--repeat",
+        type=_positive(int),
+        default=1,
+        metavar="N",
+        help="runs per lab; a check earns its points only if it passed every run",
+    )
+    grading.add_argument("--seed", type=int, default=None, help="the first run's seed")
+    grading.add_argument("--backend", choices=list(BACKENDS), default="process")
+    grading.set_defaults(func=_cmd_grade)
+
+    export = sub.add_parser(
+        "export", help="write a repository for students, with a GitHub Classroom workflow"
+    )
+    export.add_argument("labs", nargs="*", metavar="LAB", help="the labs (default: all)")
+    target = export.add_mutually_exclusive_group(required=True)
+    target.add_argument("--student", metavar="DIR", help="a new folder for the repository")
+    target.add_argument(
+        "--grader",
+        metavar="DIR",
+        help="your checkout: add a workflow that re-grades every student repository",
+    )
+    export.set_defaults(func=_cmd_export)
+
+    gathering = sub.add_parser("gather", help="one CSV from many 'grade' result folders")
+    gathering.add_argument("results", help="a folder holding grade results (scores.json)")
+    gathering.add_argument("--csv", required=True, metavar="FILE", help="the CSV to write")
+    gathering.set_defaults(func=_cmd_gather)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="chaoslab", description="Hands-on labs on how distributed systems fail.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -808,37 +882,7 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("pytest_args", nargs="*", help="extra pytest arguments, after --")
     check.set_defaults(func=_cmd_check)
 
-    grading = sub.add_parser(
-        "grade",
-        help="grade labs: JUnit XML, JSON scores and Exercism results.json in a folder",
-    )
-    grading.add_argument("labs", nargs="*", metavar="LAB", help="the labs (default: all)")
-    grading.add_argument("--out", required=True, metavar="DIR", help="where results go")
-    grading.add_argument(
-        "--submission",
-        metavar="DIR",
-        help="a student's repository (default: this folder); its checks, lab.toml and "
-        "harness-owned services are never used, only its learner files",
-    )
-    grading.add_argument(
-        "--repeat",
-        type=_positive(int),
-        default=1,
-        metavar="N",
-        help="runs per lab; a check earns its points only if it passed every run",
-    )
-    grading.add_argument("--seed", type=int, default=None, help="the first run's seed")
-    grading.add_argument("--backend", choices=list(BACKENDS), default="process")
-    grading.set_defaults(func=_cmd_grade)
-
-    export = sub.add_parser(
-        "export", help="write a repository for students, with a GitHub Classroom workflow"
-    )
-    export.add_argument("labs", nargs="*", metavar="LAB", help="the labs (default: all)")
-    export.add_argument(
-        "--student", required=True, metavar="DIR", help="a new folder for the repository"
-    )
-    export.set_defaults(func=_cmd_export)
+    _add_grading_commands(sub)
 
     hint = sub.add_parser("hint", help="the next hint of a lab")
     hint.add_argument("lab")

@@ -61,7 +61,7 @@ def grading_steps(labs: list[Lab]) -> list[GradingStep]:
     ]
 
 
-def _q(text: str) -> str:
+def yaml_string(text: str) -> str:
     """A YAML scalar: JSON's double-quoted strings are valid YAML."""
     return json.dumps(text)
 
@@ -96,16 +96,16 @@ def classroom_workflow(steps: list[GradingStep]) -> str:
         "        with:",
         "          go-version: stable",
         "      - name: Set up the labs (a virtualenv's packages, Toxiproxy, the checker)",
-        f"        run: {_q(SETUP_COMMAND)}",
+        f"        run: {yaml_string(SETUP_COMMAND)}",
     ]
     for step in steps:
         lines += [
-            f"      - name: {_q(step.title)}",
+            f"      - name: {yaml_string(step.title)}",
             f"        id: {step.step_id}",
             "        uses: classroom-resources/autograding-command-grader@v1",
             "        with:",
-            f"          test-name: {_q(step.lab)}",
-            f"          command: {_q(step.command)}",
+            f"          test-name: {yaml_string(step.lab)}",
+            f"          command: {yaml_string(step.command)}",
             f"          timeout: {STEP_TIMEOUT_MINUTES}",
             f"          max-score: {step.points}",
         ]
@@ -114,10 +114,9 @@ def classroom_workflow(steps: list[GradingStep]) -> str:
         "        uses: classroom-resources/autograding-grading-reporter@v1",
         "        env:",
     ]
-    lines += [
-        f"          {s.results_variable}: {_q('${{steps.' + s.step_id + '.outputs.result}}')}"
-        for s in steps
-    ]
+    for s in steps:
+        result = "${{steps." + s.step_id + ".outputs.result}}"
+        lines.append(f"          {s.results_variable}: {yaml_string(result)}")
     lines += ["        with:", f"          runners: {','.join(s.step_id for s in steps)}"]
     return "\n".join(lines) + "\n"
 
