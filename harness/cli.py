@@ -42,6 +42,7 @@ from typing import TextIO
 
 import pytest
 
+from harness import progress
 from harness._errors import ChaoslabError, SetupError, UsageError
 from harness.backends import BACKENDS
 from harness.environment import LabEnvironment, logs_dir
@@ -63,94 +64,6 @@ from harness.variants import ALSO_CORRECT_DIR, WRONG_DIR, load_variant, resolve_
 
 for _sig, _handler in _EARLY.items():
     signal.signal(_sig, signal.SIG_DFL if _handler is None else _handler)
-
-# -- learner status ------------------------------------------------------------------------
-# What a lab's entry in status.json may hold; anything else makes the entry unreadable.
-_STATUS_FIELDS: dict[str, type] = {
-    "passed": int,
-    "total": int,
-    "ok": bool,
-    "when": str,
-    "hints": int,
-}
-_warned: set[str] = set()
-
-
-def _warn(message: str) -> None:
-    """A problem that does not stop the command: said once, on stderr."""
-    if message not in _warned:
-        _warned.add(message)
-        print(f"chaoslab: warning: {message}", file=sys.stderr)
-
-
-def _status_file() -> Path:
-    return cache_root() / "status.json"
-
-
-def _load_status() -> dict[str, dict[str, object]]:
-    """The learner's progress per lab; a damaged file counts as empty, with a warning."""
-    path = _status_file()
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except NotADirectoryError:
-        return {}  # the cache folder is not a folder: said when something needs to be saved
-    except OSError as exc:
-        _warn(f"cannot read your progress in {path} ({exc.strerror or exc}); showing none.")
-        return {}
-    except ValueError as exc:  # not JSON, or not UTF-8
-        _damaged(path, f"not JSON: {exc}")
-        return {}
-    if not isinstance(data, dict):
-        _damaged(path, f"a JSON {type(data).__name__}, not an object of labs")
-        return {}
-    status: dict[str, dict[str, object]] = {}
-    for slug, entry in data.items():
-        problem = _entry_problem(entry)
-        if problem:
-            _damaged(path, f"the entry of '{slug}' {problem}")
-            return {}
-        status[slug] = entry
-    return status
-
-
-def _entry_problem(entry: object) -> str:
-    if not isinstance(entry, dict):
-        return f"is a {type(entry).__name__}, not an object"
-    for key, kind in _STATUS_FIELDS.items():
-        # type(), not isinstance(): true is not a number of hints
-        if key in entry and type(entry[key]) is not kind:
-            return f"has {key} = {json.dumps(entry[key])}, not a {kind.__name__}"
-    return ""
-
-
-def _damaged(path: Path, why: str) -> None:
-    _warn(
-        f"{path} is not a status file chaoslab can read ({why}); treating it as empty. "
-        "It is rewritten at your next 'check' or 'hint'; delete it to start afresh now."
-    )
-
-
-def _save_status(slug: str, **fields: object) -> None:
-    """Record progress; written to a temp file and renamed, so a reader never sees half."""
-    status = _load_status()
-    status.setdefault(slug, {}).update(fields)
-    path = _status_file()
-    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial.write_text(json.dumps(status, indent=2) + "\n", encoding="utf-8")
-        os.replace(partial, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            partial.unlink()
-        _warn(
-            f"cannot save your progress in {path} ({exc.strerror or exc}).\n  Fix: set "
-            "XDG_CACHE_HOME to a writable folder (chaoslab keeps its cache in "
-            "$XDG_CACHE_HOME/chaoslab)."
-        )
-
 
 def _require_cache() -> None:
     """A run keeps its logs and the learner's progress in the cache: check it before a run."""
@@ -467,13 +380,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     written = _write_verdict(verdict, json_path) if json_path is not None else True
     # --json-only is a machine's run (a lab's proof, a grade): not the learner's progress.
     if not args.solution and variant is None and not verdict.setup_error and not args.json_only:
-        _save_status(
-            lab.slug,
-            passed=verdict.passed,
-            total=len(verdict.checks),
-            ok=verdict.ok,
-            when=time.strftime("%Y-%m-%d %H:%M"),
-        )
+        progress.record_check(lab, verdict.passed, len(verdict.checks), verdict.ok)
     if not args.json_only:
         print(render(verdict, lab, color=sys.stdout.isatty()))
         print(f"({time.monotonic() - start:.1f} s)")
@@ -532,20 +439,14 @@ def _cmd_grade(args: argparse.Namespace) -> int:
 
 def _cmd_list(args: argparse.Namespace) -> int:
     labs, broken = scan()
-    status = _load_status()
+    status = progress.load()
     rows = []
     for lab in labs:
-        entry = status.get(lab.slug, {})
-        if not entry.get("total"):
-            state = "not started"
-        elif entry.get("ok"):
-            state = "done"
-        else:
-            state = f"{entry.get('passed')}/{entry.get('total')} checks pass"
-        rows.append((str(lab.chapter), lab.slug, lab.title, state))
-    rows += [("?", bad.slug, "(its lab.toml does not load)", "BROKEN") for bad in broken]
-    header = ("ch", "lab", "title", "status")
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
+        state, extra = progress.describe(lab, status.get(progress.key(lab), {}))
+        rows.append((str(lab.chapter), lab.slug, lab.title, state, extra))
+    rows += [("?", bad.slug, "(its lab.toml does not load)", "BROKEN", "") for bad in broken]
+    header = ("ch", "lab", "title", "status", "")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(5)]
     for row in [header, *rows]:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
     if broken:
@@ -556,10 +457,21 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_next(args: argparse.Namespace) -> int:
+    labs = catalogue()
+    lab = progress.next_lab(labs, progress.load())
+    if lab is None:
+        print(f"Every lab passes ({len(labs)} of {len(labs)}). Well done.")
+        return 0
+    state, _ = progress.describe(lab, progress.entry(lab))
+    print(f"Next: {lab.slug} (chapter {lab.chapter}): {lab.title} [{state}]")
+    print(f"  Read {lab.root / 'README.md'}, then run 'chaoslab check {lab.slug}'.")
+    return 0
+
+
 def _cmd_hint(args: argparse.Namespace) -> int:
     lab = find_lab(args.lab)
-    hints = _load_status().get(lab.slug, {}).get("hints", 0)
-    shown = hints if isinstance(hints, int) and hints > 0 else 0
+    shown = progress.hints_used(lab)
     if args.number is not None:
         index = args.number - 1
         if not 0 <= index < len(lab.hints):
@@ -571,7 +483,7 @@ def _cmd_hint(args: argparse.Namespace) -> int:
     else:
         index = min(shown, len(lab.hints) - 1)
     print(f"Hint {index + 1} of {len(lab.hints)}: {lab.hints[index]}")
-    _save_status(lab.slug, hints=max(shown, index + 1))
+    progress.save(lab, hints=max(shown, index + 1))
     if index + 1 < len(lab.hints):
         print(f"(run 'chaoslab hint {lab.slug}' again for the next one)")
     return 0
@@ -853,6 +765,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="chaoslab", description="Hands-on labs on how distributed systems fail.")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="the catalogue, with your status").set_defaults(func=_cmd_list)
+    sub.add_parser("next", help="the next lab to do, in course order").set_defaults(func=_cmd_next)
 
     check = sub.add_parser("check", help="run a lab's checks")
     check.add_argument("lab", help="the lab's name (see 'chaoslab list') or folder")

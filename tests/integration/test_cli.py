@@ -141,7 +141,7 @@ def test_list_and_hints_in_steps(tmp_path: Path) -> None:
     listing = chaoslab("list", **env)
     assert listing.returncode == 0
     assert "idempotency-keys" in listing.stdout
-    assert "not started" in listing.stdout
+    assert "never run" in listing.stdout
     first = chaoslab("hint", "idempotency-keys", **env)
     second = chaoslab("hint", "idempotency-keys", **env)
     assert first.stdout.startswith("Hint 1 of")
@@ -251,12 +251,14 @@ def test_a_damaged_status_file_counts_as_empty_and_is_rewritten(
     }
     listing = chaoslab("list", **env)
     assert listing.returncode == 0, listing.stderr
-    assert "not started" in listing.stdout
+    assert "never run" in listing.stdout
     assert "is not a status file chaoslab can read" in listing.stderr
     hint = chaoslab("hint", "ping", **env)
     assert hint.returncode == 0, hint.stderr
     assert hint.stdout.startswith("Hint 1 of 2")
-    assert json.loads(status.read_text()) == {"ping": {"hints": 1}}
+    assert json.loads(status.read_text()) == {
+        str(FIXTURE_LABS / "ping"): {"slug": "ping", "hints": 1}
+    }
     assert sorted(p.name for p in status.parent.iterdir()) == ["status.json"]  # no temp file
     again = chaoslab("hint", "ping", **env)
     assert again.stdout.startswith("Hint 2 of 2")
