@@ -65,6 +65,7 @@ from harness.variants import ALSO_CORRECT_DIR, WRONG_DIR, load_variant, resolve_
 for _sig, _handler in _EARLY.items():
     signal.signal(_sig, signal.SIG_DFL if _handler is None else _handler)
 
+
 def _require_cache() -> None:
     """A run keeps its logs and the learner's progress in the cache: check it before a run."""
     root = cache_root()
