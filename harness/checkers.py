@@ -48,6 +48,11 @@ class CheckFailed(AssertionError):
         super().__init__(result.explain())
 
 
+# The results a check passed in this process, for its verdict: a learner sees the margin
+# ("peak 41 requests/s; expected at most 60"), not a bare PASS. The plugin takes them per check.
+_passed: list[CheckResult] = []
+
+
 def expect(result: CheckResult, during: Timeline | Iterable[FaultEvent] | None = None) -> None:
     """Fail the check with the result's story unless it is valid."""
     if during is not None:
@@ -55,6 +60,14 @@ def expect(result: CheckResult, during: Timeline | Iterable[FaultEvent] | None =
         result.during = [str(e) for e in events]
     if not result.valid:
         raise CheckFailed(result)
+    _passed.append(result)
+
+
+def take_passed() -> list[CheckResult]:
+    """The results passed since the last call (the plugin calls it around each check)."""
+    taken = list(_passed)
+    _passed.clear()
+    return taken
 
 
 def exactly_once(

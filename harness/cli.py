@@ -141,6 +141,9 @@ class _Collector:
             self._by_id[report.nodeid] = outcome
             self.verdict.checks.append(outcome)
         outcome.duration += report.duration
+        for name, value in report.user_properties:
+            if name == "chaoslab_passed" and report.passed:
+                outcome.message = str(value)
         if report.skipped and report.when != "teardown":
             outcome.outcome = "skipped"
         elif report.failed:

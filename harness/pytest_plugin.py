@@ -16,7 +16,7 @@ import pytest
 
 from harness._errors import ChaoslabError, LearnerServiceDown, RunError
 from harness.backends import BACKENDS
-from harness.checkers import CheckFailed
+from harness.checkers import CheckFailed, take_passed
 from harness.environment import LabEnvironment
 from harness.faults import Faults
 from harness.lab import MANIFEST, Lab, load_lab
@@ -176,6 +176,12 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
+    if report.when == "setup":
+        take_passed()  # what an earlier check passed is not this one's
+    elif report.when == "call" and report.passed:
+        shown = [f"{r.observed} (expected: {r.expected})" for r in take_passed()]
+        if shown:
+            report.user_properties.append(("chaoslab_passed", "\n".join(shown)))
     if report.failed and call.excinfo is not None:
         seed = item.config.stash[_SEED_KEY]
         error = call.excinfo.value

@@ -86,6 +86,7 @@ def render(verdict: Verdict, lab: Lab, color: bool = False) -> str:
         took = f"{dim}({check.duration:.1f} s){reset}"
         if check.outcome == "passed":
             lines.append(f"  {green}PASS{reset} {check.title} {took}")
+            lines += [f"       {dim}{line}{reset}" for line in check.message.strip().splitlines()]
         elif check.outcome == "skipped":
             lines.append(f"  SKIP {check.title}")
         else:
@@ -94,7 +95,7 @@ def render(verdict: Verdict, lab: Lab, color: bool = False) -> str:
     lines.append("")
     total = len(verdict.checks)
     if verdict.ok:
-        lines.append(f"{green}All {total} checks pass.{reset}")
+        lines.append(f"{green}All {total} checks pass.{reset} Seed {verdict.seed}.")
     else:
         lines.append(
             f"{red}{verdict.passed} of {total} checks pass.{reset} Seed {verdict.seed} "

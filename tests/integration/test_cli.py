@@ -136,6 +136,15 @@ def test_a_failed_check_tells_expected_observed_and_fault() -> None:
     assert "replay with --seed" in result.stdout
 
 
+def test_a_passing_check_shows_what_was_observed_against_its_bound() -> None:
+    result = chaoslab("check", str(FIXTURE_LABS / "ping"), "--seed", "7")
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    index = next(i for i, line in enumerate(lines) if "PASS 1. ping answers" in line)
+    assert lines[index + 1].strip() == "200 (expected: 200)"
+    assert "All 3 checks pass. Seed 7." in result.stdout
+
+
 def test_list_and_hints_in_steps(tmp_path: Path) -> None:
     env = {"XDG_CACHE_HOME": str(tmp_path), "CHAOSLAB_TOXIPROXY": str(find_toxiproxy())}
     listing = chaoslab("list", **env)

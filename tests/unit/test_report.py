@@ -123,7 +123,17 @@ def test_render_shows_fail_lines_with_the_message(lab):
 def test_render_all_pass(lab):
     text = render(_verdict("passed", "skipped"), lab)
     assert "  SKIP 2. check 2" in text
-    assert text.endswith("All 2 checks pass.")
+    assert text.endswith("All 2 checks pass. Seed 42.")
+
+
+def test_a_passing_check_shows_its_figure_and_bound(lab):
+    verdict = _verdict("passed")
+    verdict.checks[0].message = "peak 41 requests/s (expected: at most 60 requests/s)"
+
+    lines = render(verdict, lab).splitlines()
+
+    index = lines.index("  PASS 1. check 1 (1.2 s)")
+    assert lines[index + 1] == "       peak 41 requests/s (expected: at most 60 requests/s)"
 
 
 def test_render_for_the_solution_gives_no_hint(lab):
