@@ -61,6 +61,7 @@ from harness.tools import (
     install_toxiproxy,
 )
 from harness.variants import ALSO_CORRECT_DIR, WRONG_DIR, load_variant, resolve_variant
+from harness.watch import watch_lab
 
 for _sig, _handler in _EARLY.items():
     signal.signal(_sig, signal.SIG_DFL if _handler is None else _handler)
@@ -461,6 +462,11 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_watch(args: argparse.Namespace) -> int:
+    _require_cache()
+    return watch_lab(find_lab(args.lab), ["--backend", args.backend])
+
+
 def _cmd_next(args: argparse.Namespace) -> int:
     labs = catalogue()
     lab = progress.next_lab(labs, progress.load())
@@ -800,6 +806,11 @@ def _parser() -> argparse.ArgumentParser:
     check.set_defaults(func=_cmd_check)
 
     _add_grading_commands(sub)
+
+    watching = sub.add_parser("watch", help="run a lab's checks again on each save")
+    watching.add_argument("lab", help="the lab's name or folder")
+    watching.add_argument("--backend", choices=list(BACKENDS), default="process")
+    watching.set_defaults(func=_cmd_watch)
 
     hint = sub.add_parser("hint", help="the next hint of a lab")
     hint.add_argument("lab")
