@@ -49,6 +49,7 @@ from harness.environment import LabEnvironment, logs_dir
 from harness.grading.classwide import SUBMISSIONS, export_grader, gather
 from harness.grading.command import check_repeatedly, grade
 from harness.grading.export import WORKFLOW, export_student
+from harness.html_report import VERDICT, write_report
 from harness.lab import Lab, catalogue, find_lab, scan
 from harness.readiness import clip
 from harness.report import CheckOutcome, Verdict, render
@@ -383,12 +384,17 @@ def _cmd_check(args: argparse.Namespace) -> int:
         extra=args.pytest_args,
     )
     written = _write_verdict(verdict, json_path) if json_path is not None else True
+    if not args.json_only:  # the last run's verdict, beside its logs, for `chaoslab report`
+        with contextlib.suppress(OSError):
+            verdict.write_json(logs_dir(lab.slug) / VERDICT)
     # --json-only is a machine's run (a lab's proof, a grade): not the learner's progress.
     if not args.solution and variant is None and not verdict.setup_error and not args.json_only:
         progress.record_check(lab, verdict.passed, len(verdict.checks), verdict.ok)
     if not args.json_only:
         print(render(verdict, lab, color=sys.stdout.isatty()))
         print(f"({time.monotonic() - start:.1f} s)")
+        if args.report:
+            print(f"Report: {write_report(lab, logs_dir(lab.slug))}")
     if verdict.setup_error or not written:
         return 2
     return 0 if verdict.ok else 1
@@ -459,6 +465,12 @@ def _cmd_list(args: argparse.Namespace) -> int:
         for bad in broken:
             print(f"{bad.error}", file=sys.stderr)
         return 2
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    lab = find_lab(args.lab)
+    print(f"Report of the last run of '{lab.slug}': {write_report(lab, logs_dir(lab.slug))}")
     return 0
 
 
@@ -800,12 +812,17 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help="run N times with fresh seeds and show each check's pass rate",
     )
+    check.add_argument("--report", action="store_true", help="also write an HTML report of the run")
     check.add_argument("--json", metavar="FILE", help="also write the verdict as JSON (CI)")
     check.add_argument("--json-only", action="store_true", help=argparse.SUPPRESS)
     check.add_argument("pytest_args", nargs="*", help="extra pytest arguments, after --")
     check.set_defaults(func=_cmd_check)
 
     _add_grading_commands(sub)
+
+    reporting = sub.add_parser("report", help="an HTML report of a lab's last run")
+    reporting.add_argument("lab", help="the lab's name or folder")
+    reporting.set_defaults(func=_cmd_report)
 
     watching = sub.add_parser("watch", help="run a lab's checks again on each save")
     watching.add_argument("lab", help="the lab's name or folder")

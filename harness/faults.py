@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Literal
 
 import httpx
 
+from harness import recording
 from harness._errors import RunError
 from harness.crashpoints import CrashPoint, revert_to_durable
 from harness.lab import Link
@@ -51,6 +52,9 @@ class Timeline:
 
     events: list[FaultEvent] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        recording.track_timeline(self)
 
     def open(self, description: str, clock: Callable[[], float] = time.monotonic) -> FaultEvent:
         event = FaultEvent(description, clock())

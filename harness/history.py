@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from harness import recording
+
 Status = Literal["invoke", "ok", "fail", "unknown"]
 
 
@@ -47,6 +49,9 @@ class History:
     ops: list[Operation] = field(default_factory=list)
     clock: Callable[[], float] = time.monotonic
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        recording.track_history(self)
 
     def invoke(self, client: int, f: str, value: Any = None) -> Operation:
         with self._lock:

@@ -8,16 +8,18 @@ function-scoped `lab` fixture hands it out and puts it back clean (no toxic, eve
 
 from __future__ import annotations
 
+import contextlib
 import random
 from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
 
+from harness import recording
 from harness._errors import ChaoslabError, LearnerServiceDown, RunError
 from harness.backends import BACKENDS
 from harness.checkers import CheckFailed, take_passed
-from harness.environment import LabEnvironment
+from harness.environment import LabEnvironment, logs_dir
 from harness.faults import Faults
 from harness.lab import MANIFEST, Lab, load_lab
 from harness.traffic import Traffic
@@ -54,6 +56,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default="process",
         help="where the lab's services run (default: local processes)",
     )
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    recording.begin()
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -115,7 +121,9 @@ class LabFactory:
 
     def close(self) -> None:
         for env in self._running.values():
-            env.stop()
+            env.stop()  # keeps the run's logs, in logs_dir(slug)
+            with contextlib.suppress(OSError):  # the report is a bonus, never a failure
+                recording.write(logs_dir(env.lab.slug))
         self._running.clear()
 
 

@@ -1,0 +1,167 @@
+"""`chaoslab check LAB --report` and `chaoslab report LAB`: one self-contained HTML file of a
+lab's last run. The verdict; a timeline with every operation of the history (latency against
+start time, coloured by outcome) and the fault windows shaded; each check's story; and the
+pictures the checks left (a linearizability checker's visualization), linked beside it.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import plotly.graph_objects as go
+
+from harness._errors import UsageError
+from harness.lab import Lab
+from harness.recording import RECORD
+
+VERDICT = "verdict.json"
+REPORT = "report.html"
+COLOURS = {"ok": "#2e7d32", "fail": "#c62828", "info": "#ef6c00", "invoke": "#6d4c41"}
+OUTCOMES = {"ok": "answered", "fail": "failed", "info": "outcome unknown", "invoke": "no answer"}
+MAX_LABELS = 12  # fault windows named on the plot; more would hide it (all are listed below)
+
+
+def _figure(record: dict[str, Any], title: str) -> go.Figure:
+    fig = go.Figure()
+    ops = record.get("ops", [])
+    last = max(
+        [o["end"] or o["start"] for o in ops] + [f["end"] or 0 for f in record["faults"]] + [0]
+    )
+    for status, colour in COLOURS.items():
+        chosen = [o for o in ops if o["status"] == status]
+        if not chosen:
+            continue
+        fig.add_trace(
+            go.Scatter(
+                x=[o["start"] for o in chosen],
+                y=[
+                    max(1.0, ((o["end"] if o["end"] is not None else last) - o["start"]) * 1000)
+                    for o in chosen
+                ],
+                mode="markers",
+                name=f"{OUTCOMES[status]} ({len(chosen)})",
+                marker={
+                    "color": colour,
+                    "size": 6,
+                    "opacity": 0.75,
+                    "symbol": "circle" if status in ("ok", "fail") else "x",
+                },
+                text=[
+                    f"{o['f']} {o['value']} by client {o['client']}: {o['status']}"
+                    + (f" ({o['error']})" if o["error"] else "")
+                    for o in chosen
+                ],
+                hovertemplate="%{text}<br>started at %{x:.2f} s, took %{y:.0f} ms<extra></extra>",
+            )
+        )
+    faults = record.get("faults", [])
+    for i, fault in enumerate(faults):
+        end = fault["end"] if fault["end"] is not None else last
+        fig.add_vrect(
+            x0=fault["start"],
+            x1=max(end, fault["start"] + 0.01),
+            fillcolor="#1565c0",
+            opacity=0.12,
+            line_width=0,
+            annotation_text=html.escape(fault["description"][:60]) if i < MAX_LABELS else None,
+            annotation_position="top left",
+            annotation_font_size=9,
+        )
+    fig.update_layout(
+        title=title,
+        xaxis_title="seconds since the checks began (shaded: a fault was on)",
+        yaxis_title="latency (ms, log scale)",
+        yaxis_type="log",
+        height=520,
+        template="plotly_white",
+        showlegend=True,
+        legend={"orientation": "h", "y": -0.18},
+        margin={"t": 60, "r": 20, "l": 60, "b": 80},
+    )
+    return fig
+
+
+def _until(end: float | None) -> str:
+    return "the end" if end is None else f"{end:.2f} s"
+
+
+def build(lab: Lab, verdict: dict[str, Any], record: dict[str, Any], folder: Path) -> str:
+    """The report's HTML, plotly.js inlined: it opens anywhere, offline."""
+    checks = verdict.get("checks", [])
+    passed = sum(1 for c in checks if c.get("outcome") == "passed")
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(record.get("began_wall", 0)))
+    which = verdict.get("variant") or (
+        "reference solution" if verdict.get("solution") else "your code"
+    )
+    head = (
+        f"{passed} of {len(checks)} checks pass"
+        if not verdict.get("setup_error")
+        else "the lab could not run"
+    )
+    plot = _figure(record, f"{lab.title}: every operation of the run").to_html(
+        include_plotlyjs=True, full_html=False, div_id="timeline"
+    )
+    stories = []
+    for check in checks:
+        outcome = check.get("outcome", "")
+        css = "pass" if outcome == "passed" else "fail"
+        stories.append(
+            f'<section class="check {css}"><h3>{html.escape(outcome.upper())} '
+            f"{html.escape(check.get('name', ''))} ({check.get('duration', 0):.1f} s)</h3>"
+            f"<pre>{html.escape(check.get('message', '') or '')}</pre></section>"
+        )
+    faults = "".join(
+        f"<li>{f['start']:.2f} s to {_until(f['end'])}: {html.escape(f['description'])}</li>"
+        for f in record.get("faults", [])
+    )
+    pictures = "".join(
+        f'<li><a href="{html.escape(p.name)}">{html.escape(p.name)}</a></li>'
+        for p in sorted(folder.glob("*.html"))
+        if p.name != REPORT
+    )
+    setup = verdict.get("setup_error") or ""
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<title>{html.escape(lab.slug)}: {html.escape(head)}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }}
+.verdict {{ font-size: 1.3em; }}
+.check {{ border-left: 5px solid #999; padding: 0 1em; margin: 1em 0; }}
+.check.pass {{ border-color: #2e7d32; }} .check.fail {{ border-color: #c62828; }}
+pre {{ white-space: pre-wrap; font-size: 0.9em; }}
+</style></head><body>
+<h1>{html.escape(lab.title)}</h1>
+<p class="verdict" id="verdict">{html.escape(head)} ({html.escape(which)}), seed
+{verdict.get("seed")}, {when}.</p>
+{f"<pre>{html.escape(setup)}</pre>" if setup else ""}
+{plot}
+<h2>The checks</h2>
+{"".join(stories)}
+<h2>Faults ({len(record.get("faults", []))})</h2><ul id="faults">{faults}</ul>
+{f"<h2>Pictures the checks left</h2><ul>{pictures}</ul>" if pictures else ""}
+</body></html>
+"""
+
+
+def write_report(lab: Lab, folder: Path) -> Path:
+    """Write report.html for the run whose verdict and record are in `folder`."""
+    try:
+        verdict = json.loads((folder / VERDICT).read_text(encoding="utf-8"))
+        record = json.loads((folder / RECORD).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(
+            f"no run of '{lab.slug}' to report on ({folder} holds no verdict and record).\n"
+            f"  Fix: run 'chaoslab check {lab.slug} --report'."
+        ) from None
+    except ValueError as exc:
+        raise UsageError(
+            f"the last run's files in {folder} are damaged ({exc}).\n  Fix: run "
+            f"'chaoslab check {lab.slug} --report' again."
+        ) from None
+    path = folder / REPORT
+    path.write_text(build(lab, verdict, record, folder), encoding="utf-8")
+    return path
