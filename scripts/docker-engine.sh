@@ -111,9 +111,16 @@ dockerd_alive() {
 
 start_dockerd() {
     # Stale pid files of a killed dockerd, or of the containerd it ran, stop the next start.
-    for pidfile in /var/run/docker.pid /var/run/docker/containerd/containerd.pid; do
-        if [ -f "$pidfile" ] && ! running "$(cat "$pidfile")"; then
-            rm -f "$pidfile"
+    # Stale also when their pid now belongs to another process (pids are reused: a kernel
+    # thread held a dead dockerd's pid once), so the program's name must match too.
+    for entry in "/var/run/docker.pid dockerd" "/var/run/docker/containerd/containerd.pid containerd"; do
+        pidfile=${entry% *}
+        program=${entry#* }
+        if [ -f "$pidfile" ]; then
+            pid=$(cat "$pidfile")
+            if ! running "$pid" || [ "$(ps -o comm= -p "$pid" 2>/dev/null)" != "$program" ]; then
+                rm -f "$pidfile"
+            fi
         fi
     done
     mkdir -p "$(dirname "$LOG")"
