@@ -6,6 +6,8 @@ LAB    ?= idempotency-keys
 RUNS   ?= 20
 LOAD   ?= 0
 JOBS   ?= 1
+# The harness's own tests run in two workers, a test file per worker at a time (each run they
+# start is its own: runs never touch each other, which test_shared_machine.py proves).
 # Lab proofs (every starter, solution, wrong and also-correct fix) run in parallel workers:
 # their verdicts hold on a loaded machine, which is what `make flake LOAD=2` shows.
 PROOF_WORKERS ?= 3
@@ -25,7 +27,7 @@ $(BIN)/chaoslab: pyproject.toml
 	@touch $@
 
 test: $(BIN)/chaoslab
-	$(BIN)/python -m pytest -m "not docker" --ignore=tests/labs
+	$(BIN)/python -m pytest -m "not docker" --ignore=tests/labs -n 2 --dist loadfile
 	$(BIN)/python -m pytest tests/labs -n $(PROOF_WORKERS) --dist loadgroup -m "not alone"
 	$(BIN)/python -m pytest tests/labs -m alone
 
