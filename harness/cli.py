@@ -46,6 +46,7 @@ from harness import progress
 from harness._errors import ChaoslabError, SetupError, UsageError
 from harness.backends import BACKENDS
 from harness.environment import LabEnvironment, logs_dir
+from harness.explore import by_hand
 from harness.grading.classwide import SUBMISSIONS, export_grader, gather
 from harness.grading.command import check_repeatedly, grade
 from harness.grading.export import WORKFLOW, export_student
@@ -60,6 +61,7 @@ from harness.tools import (
     cache_root,
     find_toxiproxy,
     install_toxiproxy,
+    install_toxiproxy_cli,
 )
 from harness.variants import ALSO_CORRECT_DIR, WRONG_DIR, load_variant, resolve_variant
 from harness.watch import watch_lab
@@ -579,6 +581,7 @@ def _cmd_up(args: argparse.Namespace) -> int:
         for link in lab.links:
             print(f"  proxy          {link!s:30} {env.proxy_url(link)}")
         print(f"  logs           {env.run.dir / 'logs' if env.run else '-'}")
+        print(by_hand(env.toxiproxy.base_url, lab.links[0].name if lab.links else "PROXY"))
         print("Ctrl-C here, or 'chaoslab down' from another terminal, stops it.", flush=True)
         me = os.getpid()
         _write_up({"pid": me, "start": process_start_time(me), "lab": lab.slug})
@@ -711,6 +714,9 @@ def _cmd_setup(args: argparse.Namespace) -> int:
     print(f"toxiproxy-server {binary_version(binary) or TOXIPROXY_VERSION} ready: {binary}")
     checker = install_porcupine()
     print(f"chaoslab-porcupine (porcupine v{PORCUPINE_VERSION}) ready: {checker}")
+    cli = install_toxiproxy_cli()
+    if cli is not None:
+        print(f"toxiproxy-cli (to break a running lab by hand) ready: {cli}")
     return 0
 
 

@@ -95,12 +95,46 @@ def install_toxiproxy(version: str = TOXIPROXY_VERSION) -> Path:
             "on PATH.\n  Fix: install Go (https://go.dev/dl, or 'apt-get install golang') and "
             "run 'make setup' again, or install toxiproxy-server and put it on PATH."
         )
+    _go_install(go, "server", version, cached)
+    return cached
+
+
+def cached_toxiproxy_cli(version: str = TOXIPROXY_VERSION) -> Path:
+    return cache_root() / "toxiproxy" / version / "toxiproxy-cli"
+
+
+def find_toxiproxy_cli() -> Path | None:
+    """Toxiproxy's own CLI, for breaking a running lab by hand: cached, else on PATH."""
+    cached = cached_toxiproxy_cli()
+    if cached.is_file() and os.access(cached, os.X_OK):
+        return cached
+    on_path = shutil.which("toxiproxy-cli")
+    return Path(on_path) if on_path else None
+
+
+def install_toxiproxy_cli(version: str = TOXIPROXY_VERSION) -> Path | None:
+    """Build toxiproxy-cli from the same Go module and version as the server (None without
+    Go: the labs do not need it, a learner exploring by hand does)."""
+    found = find_toxiproxy_cli()
+    if found is not None:
+        return found
+    go = shutil.which("go")
+    if go is None:
+        return None
+    cached = cached_toxiproxy_cli(version)
+    _go_install(go, "cli", version, cached)
+    return cached
+
+
+def _go_install(go: str, command: str, version: str, cached: Path) -> None:
+    """`go install` one of Toxiproxy's commands at `version` into the cache."""
     cached.parent.mkdir(parents=True, exist_ok=True)
+    package = f"{TOXIPROXY_MODULE}/cmd/{command}@v{version}"
     with tempfile.TemporaryDirectory(prefix="chaoslab-gobin-") as gobin:
         env = {**os.environ, "GOBIN": gobin, "CGO_ENABLED": "0"}
         ldflags = f"-s -w -X {TOXIPROXY_MODULE}.Version={version}"
         result = subprocess.run(
-            [go, "install", "-ldflags", ldflags, f"{TOXIPROXY_MODULE}/cmd/server@v{version}"],
+            [go, "install", "-ldflags", ldflags, package],
             env=env,
             capture_output=True,
             text=True,
@@ -108,13 +142,10 @@ def install_toxiproxy(version: str = TOXIPROXY_VERSION) -> Path:
         )
         if result.returncode != 0:
             raise SetupError(
-                f"'go install {TOXIPROXY_MODULE}/cmd/server@v{version}' failed:\n"
-                f"{result.stderr.strip()}\n  Fix: check that the Go module proxy is reachable "
-                "(GOPROXY) and that Go is 1.22 or newer."
+                f"'go install {package}' failed:\n{result.stderr.strip()}\n  Fix: check that "
+                "the Go module proxy is reachable (GOPROXY) and that Go is 1.22 or newer."
             )
-        built = Path(gobin) / "server"
-        place_binary(built, cached)
-    return cached
+        place_binary(Path(gobin) / command, cached)
 
 
 def place_binary(built: Path, cached: Path) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -13,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from harness.tools import find_toxiproxy
+from harness.tools import find_toxiproxy, install_toxiproxy_cli
 from tests.conftest import FIXTURE_LABS, chaoslab_command, child_env
 
 pytestmark = pytest.mark.integration
@@ -163,3 +165,63 @@ def test_down_with_a_bad_record_removes_it_and_signals_nothing(
     assert result.stdout.startswith("No lab is up")
     assert "Traceback" not in result.stdout + result.stderr
     assert not record.exists()
+
+
+def test_the_printed_toxiproxy_commands_break_and_heal_the_running_lab(tmp_path: Path) -> None:
+    cli = install_toxiproxy_cli()
+    if cli is None:
+        pytest.skip("Go is not installed: toxiproxy-cli cannot be built")
+    env = child_env(
+        XDG_CACHE_HOME=str(tmp_path),
+        CHAOSLAB_TOXIPROXY=str(find_toxiproxy()),
+        PATH=f"{cli.parent}{os.pathsep}{os.environ['PATH']}",
+    )
+    up = subprocess.Popen(
+        chaoslab_command("up", str(FIXTURE_LABS / "ping")),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert up.stdout is not None
+        lines = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            line = up.stdout.readline()
+            lines.append(line)
+            if "Ctrl-C here" in line or not line:
+                break
+        text = "".join(lines)
+        proxy = re.search(r"proxy\s+checks -> front\s+(http://\S+)", text)
+        assert proxy, text
+        commands = [x.strip() for x in text.split("Break it by hand", 1)[1].splitlines()[1:6]]
+        cli_add, cli_remove, py_add, py_remove = commands[1], commands[2], commands[3], commands[4]
+        assert cli_add.startswith(f"{cli} -h http://")
+        assert "from toxiproxy import Toxiproxy" in py_add
+
+        def ping_ms() -> float:
+            start = time.monotonic()
+            assert httpx.get(f"{proxy.group(1)}/ping", timeout=10).status_code == 200
+            return (time.monotonic() - start) * 1000
+
+        def run(command: str) -> None:
+            done = subprocess.run(
+                shlex.split(command),
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            )
+            assert done.returncode == 0, done.stdout + done.stderr
+
+        assert ping_ms() < 900
+        for add, remove in ((cli_add, cli_remove), (py_add, py_remove)):
+            run(add)
+            assert ping_ms() >= 1000  # the toxic's 1000 ms, on the answer's way back
+            run(remove)
+            assert ping_ms() < 900
+    finally:
+        up.send_signal(signal.SIGINT)
+        up.communicate(timeout=60)
