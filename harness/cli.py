@@ -53,6 +53,7 @@ from harness.grading.export import WORKFLOW, export_student
 from harness.html_report import VERDICT, write_report
 from harness.lab import Lab, catalogue, find_lab, scan
 from harness.readiness import clip
+from harness.recording import RECORD
 from harness.report import CheckOutcome, Verdict, render
 from harness.runs import pid_alive, process_start_time, reap_stale
 from harness.tools import (
@@ -519,11 +520,39 @@ def _cmd_logs(args: argparse.Namespace) -> int:
     if not folder.is_dir():
         print(f"No logs yet for '{lab.slug}': run 'chaoslab check {lab.slug}' first.")
         return 2
+    print(_logs_heading(lab, folder))
     for log in sorted(folder.glob("*.log")):
         lines = log.read_text(errors="replace").splitlines()[-args.lines :]
         print(f"==> {log} <==")
-        print("\n".join(lines))
+        print("\n".join(lines) if lines else "(empty)")
     return 0
+
+
+def _logs_heading(lab: Lab, folder: Path) -> str:
+    """When the run was, its seed and its verdict, and the faults it injected, in order: the
+    logs alone do not say which run they are from."""
+    try:
+        verdict = json.loads((folder / VERDICT).read_text(encoding="utf-8"))
+        record = json.loads((folder / RECORD).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return f"Logs of the last run of '{lab.slug}' (its time and seed were not kept)."
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(record["began_wall"])))
+    which = verdict.get("variant") or (
+        "reference solution" if verdict.get("solution") else "your code"
+    )
+    checks = verdict.get("checks", [])
+    passed = sum(1 for c in checks if c.get("outcome") == "passed")
+    lines = [
+        f"Logs of the last run of '{lab.slug}' ({which}): {when}, seed {verdict.get('seed')}, "
+        f"{passed} of {len(checks)} checks passed.",
+        "Faults, in seconds since the checks began:",
+    ]
+    for fault in record.get("faults", []):
+        end = "still on at the end" if fault["end"] is None else f"until {fault['end']:.2f} s"
+        lines.append(f"  {fault['start']:7.2f} s  {fault['description']} ({end})")
+    if not record.get("faults"):
+        lines.append("  (none)")
+    return "\n".join(lines)
 
 
 # -- up and down -----------------------------------------------------------------------------

@@ -9,6 +9,7 @@ one client per server, every call bounded by a timeout.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -135,7 +136,12 @@ class ToxiproxyServer:
         binary = find_toxiproxy()
         self.port = free_ports(1)[0]
         argv = [str(binary), "-host", HOST, "-port", str(self.port), "-seed", str(self.seed)]
-        self._process = ChildProcess("toxiproxy", argv, run_id=self.run_id, log=self.log).start()
+        # Toxiproxy logs every API call at debug level; a learner reading the logs wants the
+        # proxies and toxics as they come and go (info), not pages of request lines.
+        env = {**os.environ, "LOG_LEVEL": "info"}
+        self._process = ChildProcess(
+            "toxiproxy", argv, run_id=self.run_id, log=self.log, env=env
+        ).start()
         self._client = ToxiproxyClient(f"http://{HOST}:{self.port}")
         deadline = time.monotonic() + timeout
         while True:

@@ -180,6 +180,7 @@ class DockerBackend:
             self.images.toxiproxy,
             ["-host=0.0.0.0", f"-port={TOXIPROXY_API_PORT}", f"-seed={seed}"],
             ports=ports,
+            environment={"LOG_LEVEL": "info"},  # proxies and toxics, not every API call
         )
         _start(self._toxiproxy, TOXIPROXY)
         self._toxiproxy.reload()

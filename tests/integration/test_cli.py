@@ -145,6 +145,20 @@ def test_a_passing_check_shows_what_was_observed_against_its_bound() -> None:
     assert "All 3 checks pass. Seed 7." in result.stdout
 
 
+def test_logs_say_which_run_they_are_from_and_its_faults(tmp_path: Path) -> None:
+    env = {"XDG_CACHE_HOME": str(tmp_path), "CHAOSLAB_TOXIPROXY": str(find_toxiproxy())}
+    assert chaoslab("check", str(FIXTURE_LABS / "ping"), "--seed", "11", **env).returncode == 0
+    logs = chaoslab("logs", str(FIXTURE_LABS / "ping"), **env)
+    assert logs.returncode == 0, logs.stderr
+    first = logs.stdout.splitlines()[0]
+    assert first.startswith("Logs of the last run of 'ping' (your code): ")
+    assert "seed 11, 3 of 3 checks passed." in first
+    assert "latency 300 ms on front -> back (downstream) (until" in logs.stdout
+    toxiproxy = (tmp_path / "chaoslab" / "logs" / "ping" / "toxiproxy.log").read_text()
+    assert '"level":"debug"' not in toxiproxy  # info level: proxies and toxics, not API calls
+    assert "Started proxy" in toxiproxy
+
+
 def test_list_and_hints_in_steps(tmp_path: Path) -> None:
     env = {"XDG_CACHE_HOME": str(tmp_path), "CHAOSLAB_TOXIPROXY": str(find_toxiproxy())}
     listing = chaoslab("list", **env)
