@@ -54,7 +54,7 @@ from harness.html_report import VERDICT, write_report
 from harness.lab import Lab, catalogue, find_lab, scan
 from harness.readiness import clip
 from harness.recording import RECORD
-from harness.report import CheckOutcome, Verdict, render
+from harness.report import CheckOutcome, ProgressLine, Verdict, render
 from harness.runs import pid_alive, process_start_time, reap_stale
 from harness.tools import (
     TOXIPROXY_VERSION,
@@ -133,11 +133,16 @@ def _write_verdict(verdict: Verdict, path: Path) -> bool:
 class _Collector:
     """A pytest plugin object that turns reports into a Verdict."""
 
-    def __init__(self, verdict: Verdict, lab: Lab) -> None:
+    def __init__(self, verdict: Verdict, lab: Lab, progress: ProgressLine | None = None) -> None:
         self.verdict = verdict
         self.lab = lab
+        self.progress = progress
         self.interrupted = False  # by Ctrl-C or a signal, not by pytest's own "Interrupted"
         self._by_id: dict[str, CheckOutcome] = {}
+
+    def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int, str]) -> None:
+        if self.progress is not None:
+            self.progress.check(nodeid.rsplit("::", 1)[-1])
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         outcome = self._by_id.get(report.nodeid)
@@ -269,6 +274,7 @@ def run_checks(
     backend: str = "process",
     variant: Path | None = None,
     extra: Sequence[str] = (),
+    progress: ProgressLine | None = None,
 ) -> Verdict:
     """Run a lab's checks in this process; returns the verdict.
 
@@ -304,7 +310,7 @@ def run_checks(
     if variant is not None:
         args += ["--variant", str(variant)]
     args += list(extra)
-    collector = _Collector(verdict, lab)
+    collector = _Collector(verdict, lab, progress)
     real_stderr = sys.stderr
     recorder = _StderrRecorder(real_stderr)
     sys.stderr = recorder
@@ -331,6 +337,22 @@ def run_checks(
         )
     real_stderr.write(said)
     return verdict
+
+
+def _colour() -> bool:
+    """Colour on a terminal, unless NO_COLOR is set (https://no-color.org)."""
+    return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+
+
+def _lab_name(given: str, lab: Lab) -> str:
+    """The name to suggest in commands: the slug when it finds this very lab, else the folder
+    the learner gave (a copy outside the catalogue has no name of its own)."""
+    try:
+        if find_lab(lab.slug).root == lab.root:
+            return lab.slug
+    except ChaoslabError:
+        pass
+    return given
 
 
 def _variant_label(lab: Lab, variant: Path | None) -> str:
@@ -378,14 +400,17 @@ def _cmd_check(args: argparse.Namespace) -> int:
             f"checking {which}...",
             flush=True,
         )
-    verdict = run_checks(
-        lab,
-        solution=args.solution,
-        seed=args.seed,
-        backend=args.backend,
-        variant=variant,
-        extra=args.pytest_args,
-    )
+    live = sys.stdout.isatty() and not args.json_only
+    with ProgressLine(sys.stdout) if live else contextlib.nullcontext() as line:
+        verdict = run_checks(
+            lab,
+            solution=args.solution,
+            seed=args.seed,
+            backend=args.backend,
+            variant=variant,
+            extra=args.pytest_args,
+            progress=line,
+        )
     written = _write_verdict(verdict, json_path) if json_path is not None else True
     if not args.json_only:  # the last run's verdict, beside its logs, for `chaoslab report`
         with contextlib.suppress(OSError):
@@ -394,7 +419,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     if not args.solution and variant is None and not verdict.setup_error and not args.json_only:
         progress.record_check(lab, verdict.passed, len(verdict.checks), verdict.ok)
     if not args.json_only:
-        print(render(verdict, lab, color=sys.stdout.isatty()))
+        print(render(verdict, lab, color=_colour(), name=_lab_name(args.lab, lab)))
         print(f"({time.monotonic() - start:.1f} s)")
         if args.report:
             print(f"Report: {write_report(lab, logs_dir(lab.slug))}")

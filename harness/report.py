@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 from harness.lab import Lab
 
@@ -74,8 +77,10 @@ class Verdict:
             partial.unlink(missing_ok=True)
 
 
-def render(verdict: Verdict, lab: Lab, color: bool = False) -> str:
-    """What the learner reads after `chaoslab check`."""
+def render(verdict: Verdict, lab: Lab, color: bool = False, name: str | None = None) -> str:
+    """What the learner reads after `chaoslab check`. `name`: how the learner named the lab
+    (a folder, for a copy outside the catalogue), for the commands the footer suggests."""
+    name = name or lab.slug
     green, red, dim, reset = ("\033[32m", "\033[31m", "\033[2m", "\033[0m") if color else ("",) * 4
     which = verdict.variant or ("reference solution" if verdict.solution else "your code")
     lines = [f"{lab.title}  ({lab.slug}, chapter {lab.chapter}; {which})", ""]
@@ -103,7 +108,43 @@ def render(verdict: Verdict, lab: Lab, color: bool = False) -> str:
         )
         if not verdict.solution and not verdict.variant:
             lines.append(
-                f"Stuck? 'chaoslab hint {lab.slug}' gives a hint; the logs of this run "
-                "are listed by 'chaoslab logs " + lab.slug + "'."
+                f"Stuck? 'chaoslab hint {name}' gives a hint; the logs of this run "
+                "are listed by 'chaoslab logs " + name + "'."
             )
     return "\n".join(lines)
+
+
+class ProgressLine:
+    """One line on a terminal, rewritten in place while the checks run: which check, and how
+    long the run has taken. Erased before the verdict is printed."""
+
+    def __init__(self, out: TextIO, tick: float = 0.5) -> None:
+        self.out = out
+        self.tick = tick
+        self.started = time.monotonic()
+        self.current = "starting the lab's services"
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> ProgressLine:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.out.write("\r\033[K")
+        self.out.flush()
+
+    def check(self, name: str) -> None:
+        self.current = CheckOutcome(name, "").title
+        self._draw()
+
+    def _draw(self) -> None:
+        took = time.monotonic() - self.started
+        self.out.write(f"\r\033[K  ... {self.current} ({took:.1f} s)")
+        self.out.flush()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.tick):
+            self._draw()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import shutil
 import signal
 import subprocess
@@ -317,3 +318,42 @@ def test_sigterm_exits_143_after_the_teardown(tmp_path: Path) -> None:
 
 def processes_of(run_id: str) -> list[int]:
     return [pid for pid, owner in labelled_processes() if owner == run_id]
+
+
+def on_a_terminal(*args: str, **env: str) -> str:
+    """What `chaoslab` prints when its output is a terminal (a pseudo-terminal here)."""
+    leader, follower = pty.openpty()
+    child = subprocess.Popen(
+        chaoslab_command(*args), env=child_env(**env), stdout=follower, stderr=follower
+    )
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    child.wait(timeout=120)
+    os.close(leader)
+    return b"".join(chunks).decode(errors="replace")
+
+
+def test_a_terminal_shows_progress_and_colour_unless_no_color() -> None:
+    shown = on_a_terminal("check", str(FIXTURE_LABS / "ping"))
+    assert "\r\x1b[K  ... 1. ping answers (" in shown  # the progress line, rewritten in place
+    assert "\x1b[32mPASS\x1b[0m" in shown
+    plain = on_a_terminal("check", str(FIXTURE_LABS / "ping"), NO_COLOR="1")
+    assert "\x1b[32m" not in plain
+    assert "PASS 1. ping answers" in plain
+
+
+def test_a_copied_lab_is_named_by_its_folder_in_the_hints(tmp_path: Path) -> None:
+    copy = tmp_path / "my-ping"
+    shutil.copytree(FIXTURE_LABS / "ping", copy, ignore=shutil.ignore_patterns("__pycache__"))
+    result = chaoslab("check", str(copy), PING_LAB_FAIL="1")
+    assert result.returncode == 1
+    assert f"'chaoslab hint {copy}'" in result.stdout
+    assert chaoslab("hint", str(copy)).returncode == 0
