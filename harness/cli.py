@@ -55,6 +55,7 @@ from harness.lab import Lab, catalogue, find_lab, scan
 from harness.readiness import clip
 from harness.recording import RECORD
 from harness.report import CheckOutcome, ProgressLine, Verdict, render
+from harness.reset import reset
 from harness.runs import pid_alive, process_start_time, reap_stale
 from harness.tools import (
     TOXIPROXY_VERSION,
@@ -496,6 +497,17 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_reset(args: argparse.Namespace) -> int:
+    lab = find_lab(args.lab)
+    backup, changed = reset(lab)
+    if not changed:
+        print(f"Your files of '{lab.slug}' are already the starter's; nothing changed.")
+        return 0
+    print(f"Put back the starter of {', '.join(changed)}.")
+    print(f"Your version is kept in {backup} (copy it back to continue from it).")
+    return 0
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     lab = find_lab(args.lab)
     print(f"Report of the last run of '{lab.slug}': {write_report(lab, logs_dir(lab.slug))}")
@@ -879,6 +891,12 @@ def _parser() -> argparse.ArgumentParser:
     check.set_defaults(func=_cmd_check)
 
     _add_grading_commands(sub)
+
+    resetting = sub.add_parser(
+        "reset", help="put a lab's starter files back (yours are kept in a backup)"
+    )
+    resetting.add_argument("lab", help="the lab's name or folder")
+    resetting.set_defaults(func=_cmd_reset)
 
     reporting = sub.add_parser("report", help="an HTML report of a lab's last run")
     reporting.add_argument("lab", help="the lab's name or folder")
