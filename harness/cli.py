@@ -45,6 +45,7 @@ import pytest
 from harness import progress
 from harness._errors import ChaoslabError, SetupError, UsageError
 from harness.backends import BACKENDS
+from harness.compose import write_compose
 from harness.environment import LabEnvironment, logs_dir
 from harness.explore import by_hand
 from harness.grading.classwide import SUBMISSIONS, export_grader, gather
@@ -497,6 +498,14 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_compose(args: argparse.Namespace) -> int:
+    root = Path(__file__).resolve().parent.parent
+    labs = catalogue(root / "labs")
+    written = write_compose(labs, root)
+    print(f"Wrote {written[0]} ({len(labs)} profiles) and {len(written) - 1} Toxiproxy configs.")
+    return 0
+
+
 def _cmd_reset(args: argparse.Namespace) -> int:
     lab = find_lab(args.lab)
     backup, changed = reset(lab)
@@ -891,6 +900,11 @@ def _parser() -> argparse.ArgumentParser:
     check.set_defaults(func=_cmd_check)
 
     _add_grading_commands(sub)
+
+    composing = sub.add_parser(
+        "compose", help="write docker-compose.yml: a Compose profile per lab (for Compose users)"
+    )
+    composing.set_defaults(func=_cmd_compose)
 
     resetting = sub.add_parser(
         "reset", help="put a lab's starter files back (yours are kept in a backup)"

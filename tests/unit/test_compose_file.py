@@ -1,0 +1,31 @@
+"""docker-compose.yml and compose/*.toxiproxy.json are generated from the labs' manifests
+(`chaoslab compose`): the repository's copies must be current."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.compose import compose_files, toxiproxy_config
+from harness.lab import catalogue
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_generated_compose_files_are_current() -> None:
+    files = compose_files(catalogue(ROOT / "labs"))
+    stale = [rel for rel, text in files.items() if (ROOT / rel).read_text() != text]
+    extra = sorted(
+        f"compose/{p.name}"
+        for p in (ROOT / "compose").glob("*.toxiproxy.json")
+        if f"compose/{p.name}" not in files
+    )
+    # Out of date, or left from a lab that is gone: run '.venv/bin/chaoslab compose'.
+    assert (stale, extra) == ([], [])
+
+
+def test_each_lab_has_its_own_ports_and_every_link_a_proxy() -> None:
+    labs = catalogue(ROOT / "labs")
+    listens = [p["listen"] for i, lab in enumerate(labs) for p in toxiproxy_config(lab, i)]
+    assert len(listens) == len(set(listens))
+    for i, lab in enumerate(labs):
+        assert [p["name"] for p in toxiproxy_config(lab, i)] == [x.name for x in lab.links]
