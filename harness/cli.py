@@ -152,7 +152,10 @@ class _Collector:
             outcome = CheckOutcome(report.nodeid.rsplit("::", 1)[-1], "passed")
             self._by_id[report.nodeid] = outcome
             self.verdict.checks.append(outcome)
-        outcome.duration += report.duration
+        if report.when == "call":
+            # A check's own time: a scenario its module shares runs in the first check's setup,
+            # and is the run's time (printed at the end), not that check's.
+            outcome.duration = report.duration
         for name, value in report.user_properties:
             if name == "chaoslab_passed" and report.passed:
                 outcome.message = str(value)
