@@ -24,6 +24,16 @@ class CheckResult:
     observed: str
     errors: list[str] = field(default_factory=list)
     during: list[str] = field(default_factory=list)
+    # When the operations this result judged ran (monotonic seconds, first start to last end):
+    # `expect` then names only the faults that overlapped them. `judging(ops)` sets it.
+    window: tuple[float, float] | None = None
+
+    def judging(self, ops: Iterable[Operation]) -> CheckResult:
+        """This result, judged on `ops`: its "during" names only faults that overlapped them."""
+        spans = [(op.start, op.end if op.end is not None else op.start) for op in ops]
+        if spans:
+            self.window = (min(s for s, _ in spans), max(e for _, e in spans))
+        return self
 
     @property
     def valid(self) -> bool:
@@ -57,6 +67,8 @@ def expect(result: CheckResult, during: Timeline | Iterable[FaultEvent] | None =
     """Fail the check with the result's story unless it is valid."""
     if during is not None:
         events = during.events if isinstance(during, Timeline) else list(during)
+        if result.window is not None:
+            events = [e for e in events if e.overlaps(*result.window)]
         result.during = [str(e) for e in events]
     if not result.valid:
         raise CheckFailed(result)
@@ -176,7 +188,7 @@ def latency_below(
         f"{label} {observed_value * 1000:.0f} ms over {len(done)} {what}s"
         + (f", {len(slow)} over the bound" if slow else ""),
         errors,
-    )
+    ).judging(ops)
 
 
 def at_most(count: int, bound: int, *, what: str, detail: Sequence[str] = ()) -> CheckResult:

@@ -229,3 +229,24 @@ def test_explain_shows_at_most_eight_errors():
     lines = result.explain().splitlines()
     assert lines[-2] == "    - error 7"
     assert lines[-1] == "    ... and 3 more"
+
+
+def test_expect_names_only_the_faults_that_overlapped_the_judged_operations():
+    early = FaultEvent("latency 200 ms on api -> store (downstream)", 0.0, 1.0)
+    during = FaultEvent("crash store", 5.0, 6.0)
+    still_on = FaultEvent("partition api | store", 5.5)
+    ops = [Operation(1, 0, "read", None, 4.8, "ok", 5.2), Operation(2, 0, "read", None, 5.3)]
+
+    with pytest.raises(CheckFailed) as caught:
+        expect(_failed().judging(ops), during=[early, during, still_on])
+
+    assert str(caught.value).endswith("  during: crash store")
+
+
+def test_latency_below_judges_its_operations_window():
+    ops = [
+        Operation(1, 0, "read", None, 2.0, "ok", 2.5),
+        Operation(2, 0, "read", None, 3.0, "ok", 3.1),
+    ]
+
+    assert latency_below(ops, 1.0).window == (2.0, 3.1)
