@@ -53,6 +53,7 @@ from harness.grading.command import check_repeatedly, grade
 from harness.grading.export import WORKFLOW, export_student
 from harness.html_report import VERDICT, write_report
 from harness.lab import Lab, catalogue, find_lab, scan
+from harness.logs_view import merged
 from harness.readiness import clip
 from harness.recording import RECORD
 from harness.report import CheckOutcome, ProgressLine, Verdict, render
@@ -570,10 +571,15 @@ def _cmd_logs(args: argparse.Namespace) -> int:
         print(f"No logs yet for '{lab.slug}': run 'chaoslab check {lab.slug}' first.")
         return 2
     print(_logs_heading(lab, folder))
-    for log in sorted(folder.glob("*.log")):
-        lines = log.read_text(errors="replace").splitlines()[-args.lines :]
-        print(f"==> {log} <==")
-        print("\n".join(lines) if lines else "(empty)")
+    try:
+        record = json.loads((folder / RECORD).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        record = None
+    lines = merged(folder, record)
+    shown = lines[-args.lines :]
+    print(f"\nThe last {len(shown)} of {len(lines)} lines, every process and fault in time order:")
+    print("\n".join(shown) if shown else "(no log lines)")
+    print(f"\nEach process's whole log: {folder}/<name>.log ('-n 1000' shows more here).")
     return 0
 
 

@@ -11,8 +11,10 @@ import os
 import signal
 import subprocess
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 from harness.runs import OWNER_ENV, RUN_ENV, Owner
 
@@ -27,6 +29,35 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
 
 def _in_main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
+
+
+def stamp(at: float) -> bytes:
+    """The time a log line came, as `chaoslab logs` merges lines from every process by it."""
+    return (
+        time.strftime("%H:%M:%S", time.localtime(at)).encode()
+        + f".{int(at * 1000) % 1000:03d} ".encode()
+    )
+
+
+def _timestamp_lines(source: int, out: BinaryIO) -> None:
+    """Copy a child's output to its log, each line prefixed with the time it came (the
+    services' own loggers print none). Ends when every writer of the pipe is gone."""
+    pending = b""
+    with out, os.fdopen(source, "rb", buffering=0) as pipe:
+        while True:
+            try:
+                chunk = pipe.read(65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            lines = (pending + chunk).split(b"\n")
+            pending = lines.pop()
+            now = stamp(time.time())
+            out.write(b"".join(now + line + b"\n" for line in lines))
+            out.flush()
+        if pending:
+            out.write(stamp(time.time()) + pending + b"\n")
 
 
 class ChildProcess:
@@ -52,28 +83,51 @@ class ChildProcess:
             OWNER_ENV: Owner.me().label(),  # lets any later reaper prove this run dead
         }
         self._popen: subprocess.Popen[bytes] | None = None
+        self._pump: threading.Thread | None = None
 
     def start(self) -> ChildProcess:
         self.log.parent.mkdir(parents=True, exist_ok=True)
-        with self.log.open("ab") as out:
-            try:
-                self._popen = subprocess.Popen(
-                    self.argv,
-                    cwd=self.cwd,
-                    env=self.env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,  # its own process group: signals reach all of it
-                    # PDEATHSIG fires when the spawning *thread* ends, so only the main
-                    # thread asks for it; a child started elsewhere is left to the reaper.
-                    preexec_fn=_die_with_parent if _in_main_thread() else None,  # noqa: PLW1509
-                )
-            except FileNotFoundError as exc:
-                raise FileNotFoundError(
-                    f"cannot start '{self.name}': command '{self.argv[0]}' not found"
-                ) from exc
+        out = self.log.open("ab")
+        read_end, write_end = os.pipe()
+        try:
+            self._popen = subprocess.Popen(
+                self.argv,
+                cwd=self.cwd,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=write_end,
+                stderr=write_end,
+                start_new_session=True,  # its own process group: signals reach all of it
+                # PDEATHSIG fires when the spawning *thread* ends, so only the main
+                # thread asks for it; a child started elsewhere is left to the reaper.
+                preexec_fn=_die_with_parent if _in_main_thread() else None,  # noqa: PLW1509
+            )
+        except FileNotFoundError as exc:
+            os.close(read_end)
+            out.close()
+            raise FileNotFoundError(
+                f"cannot start '{self.name}': command '{self.argv[0]}' not found"
+            ) from exc
+        finally:
+            os.close(write_end)
+        self._pump = threading.Thread(
+            target=_timestamp_lines, args=(read_end, out), name=f"log-{self.name}", daemon=True
+        )
+        self._pump.start()
         return self
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        """Wait for the process to end and its output to be in the log; its exit code."""
+        if self._popen is None:
+            return None
+        code = self._popen.wait(timeout)
+        self._logs_flushed()
+        return code
+
+    def _logs_flushed(self, timeout: float = 2.0) -> None:
+        """Once the process is gone, wait for the last of its output to reach the log."""
+        if self._pump is not None and self._popen is not None and self._popen.poll() is not None:
+            self._pump.join(timeout)
 
     @property
     def pid(self) -> int | None:
@@ -95,6 +149,7 @@ class ChildProcess:
             os.killpg(self._popen.pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self._popen.wait(timeout=5)
+        self._logs_flushed(timeout=1.0)
 
     def stop(self, grace: float = 2.0) -> None:
         """SIGTERM, then SIGKILL after `grace` seconds; a paused group is woken first."""
@@ -109,6 +164,7 @@ class ChildProcess:
         self.kill()
 
     def log_tail(self, lines: int = 20) -> str:
+        self._logs_flushed()
         try:
             with self.log.open("rb") as handle:
                 handle.seek(0, os.SEEK_END)

@@ -28,6 +28,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ from harness._errors import RunError, SetupError, ToxiproxyError
 from harness.images import Images, ensure_images
 from harness.lab import ServiceSpec
 from harness.ports import HOST, is_open
+from harness.processes import stamp
 from harness.runs import OWNER_ENV, RUN_ENV, Owner, Run, reap_stale, register_reaper
 from harness.signals import signals_deferred
 from harness.toxiproxy import ToxiproxyClient
@@ -426,10 +428,23 @@ def _logs(container: Any, tail: int | None = None) -> str:
     from docker.errors import DockerException  # noqa: PLC0415
 
     try:
-        raw = container.logs(tail=tail if tail is not None else "all")
+        raw = container.logs(tail=tail if tail is not None else "all", timestamps=True)
     except DockerException:
         return ""
-    return bytes(raw).decode(errors="replace")
+    return "\n".join(
+        _local_stamp(line) for line in bytes(raw).decode(errors="replace").splitlines()
+    )
+
+
+def _local_stamp(line: str) -> str:
+    """Docker's `2026-11-29T03:56:30.077123456Z text` as the process backend writes it
+    (`03:56:30.077 text`, local time), so that `chaoslab logs` merges both alike."""
+    when, _, text = line.partition(" ")
+    try:
+        at = datetime.fromisoformat(when[:26].rstrip("Z") + "+00:00").timestamp()
+    except ValueError:
+        return line
+    return stamp(at).decode() + text
 
 
 def _kill(container: Any) -> None:

@@ -151,6 +151,7 @@ def test_a_grandchild_in_a_session_of_its_own_dies_with_the_run(tmp_path: Path) 
 
 def test_children_carry_the_run_label(tmp_path: Path) -> None:
     child = ChildProcess("env", ["env"], run_id="abc123", log=tmp_path / "env.log").start()
-    assert child._popen is not None
-    child._popen.wait(5)
-    assert f"{RUN_ENV}=abc123" in (tmp_path / "env.log").read_text()
+    assert child.wait(5) == 0
+    log = (tmp_path / "env.log").read_text()
+    assert f"{RUN_ENV}=abc123" in log
+    assert all(line[12] == " " and line[2] == ":" for line in log.splitlines())  # stamped

@@ -155,6 +155,11 @@ def test_logs_say_which_run_they_are_from_and_its_faults(tmp_path: Path) -> None
     assert first.startswith("Logs of the last run of 'ping' (your code): ")
     assert "seed 11, 3 of 3 checks passed." in first
     assert "latency 300 ms on front -> back (downstream) (until" in logs.stdout
+    merged = logs.stdout.split("in time order:\n", 1)[1].splitlines()
+    on = next(i for i, x in enumerate(merged) if "FAULT ON" in x)
+    off = next(i for i, x in enumerate(merged) if "FAULT OFF" in x)
+    assert on < off
+    assert any("toxiproxy  info: Started proxy (name checks__front)" in x for x in merged[:on])
     toxiproxy = (tmp_path / "chaoslab" / "logs" / "ping" / "toxiproxy.log").read_text()
     assert '"level":"debug"' not in toxiproxy  # info level: proxies and toxics, not API calls
     assert "Started proxy" in toxiproxy
