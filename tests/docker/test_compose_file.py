@@ -1,4 +1,5 @@
-"""docker-compose.yml: valid, and its Toxiproxy and base image work as a compose user expects."""
+"""docker-compose.yml: valid, and its lab shell runs the services' image as a compose user
+expects."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import sys
 import time
 from typing import Any
 
-import httpx
 import pytest
 
 from harness.images import Images
@@ -38,26 +38,15 @@ def compose(*args: str, project: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_compose_file_runs_toxiproxy_and_the_services_image(
+def test_compose_file_is_valid_and_its_lab_shell_has_the_services_image(
     docker_client: Any, docker_images: Images
 ) -> None:
     # `python -m harness.images` gives the images the stable names the compose file uses.
+    # (A lab's profile coming up and answering through its proxies: test_compose.py.)
     subprocess.run([sys.executable, "-m", "harness.images"], check=True, capture_output=True)
     project = f"chaoslabtest{int(time.time())}"
     assert compose("config", "-q", project=project).returncode == 0
     try:
-        up = compose("up", "-d", "toxiproxy", project=project)
-        assert up.returncode == 0, up.stderr
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                version = httpx.get("http://127.0.0.1:8474/version", timeout=2).json()
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
-        assert version["version"].startswith("2.")
         shell = compose(
             "run",
             "--rm",
