@@ -48,6 +48,7 @@ from harness.backends import BACKENDS
 from harness.compose import write_compose
 from harness.environment import LabEnvironment, logs_dir
 from harness.explore import by_hand
+from harness.files import write_atomically
 from harness.grading.classwide import SUBMISSIONS, export_grader, gather
 from harness.grading.command import check_repeatedly, grade
 from harness.grading.export import WORKFLOW, export_student
@@ -681,10 +682,8 @@ def _cmd_up(args: argparse.Namespace) -> int:
 
 def _write_up(record: dict[str, object]) -> None:
     path = _up_file()
-    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial.write_text(json.dumps(record), encoding="utf-8")
-    os.replace(partial, path)  # `down` never reads half a record
+    write_atomically(path, json.dumps(record))  # `down` never reads half a record
 
 
 def _wait_gone(pid: int, seconds: float) -> bool:

@@ -7,13 +7,12 @@ counts as empty, with a warning, and is rewritten at the next save.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
+from harness.files import write_atomically
 from harness.lab import Lab
 from harness.tools import cache_root
 
@@ -96,14 +95,10 @@ def save(lab: Lab, **fields: object) -> None:
     status = load()
     status.setdefault(key(lab), {}).update(slug=lab.slug, **fields)
     path = status_file()
-    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial.write_text(json.dumps(status, indent=2) + "\n", encoding="utf-8")
-        os.replace(partial, path)
+        write_atomically(path, json.dumps(status, indent=2) + "\n")
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            partial.unlink()
         _warn(
             f"cannot save your progress in {path} ({exc.strerror or exc}).\n  Fix: set "
             "XDG_CACHE_HOME to a writable folder (chaoslab keeps its cache in "

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import threading
 import time
@@ -11,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from harness.files import write_atomically
 from harness.lab import Lab
 
 _CHECK_NUMBER = re.compile(r"^test_(\d+)_(.*)$")
@@ -69,12 +69,7 @@ class Verdict:
 
     def write_json(self, path: Path) -> None:
         """Write the verdict whole or not at all: a grader never reads half a file."""
-        partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        try:
-            partial.write_text(json.dumps(self.to_json(), indent=2) + "\n", encoding="utf-8")
-            os.replace(partial, path)
-        finally:
-            partial.unlink(missing_ok=True)
+        write_atomically(path, json.dumps(self.to_json(), indent=2) + "\n")
 
 
 def render(verdict: Verdict, lab: Lab, color: bool = False, name: str | None = None) -> str:

@@ -4,12 +4,12 @@ overall, and Exercism's results.json (version 3) per lab."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.files import write_atomically
 from harness.grading.runs import CheckTally
 from harness.grading.submission import Change
 
@@ -94,16 +94,6 @@ class LabGrade:
         }
 
 
-def _write(path: Path, text: str) -> None:
-    """Whole or not at all: a reader never sees half a file."""
-    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        partial.write_text(text, encoding="utf-8")
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
-
-
 def write_scores(grades: list[LabGrade], path: Path) -> None:
     points = sum(g.points for g in grades)
     most = sum(g.max_points for g in grades)
@@ -113,7 +103,7 @@ def write_scores(grades: list[LabGrade], path: Path) -> None:
         "score": round(points / most, 4) if most else 0.0,
         "labs": [g.to_json() for g in grades],
     }
-    _write(path, json.dumps(data, indent=2) + "\n")
+    write_atomically(path, json.dumps(data, indent=2) + "\n")
 
 
 def write_junit(grades: list[LabGrade], path: Path) -> None:
@@ -158,7 +148,7 @@ def write_junit(grades: list[LabGrade], path: Path) -> None:
                 "\n".join(str(c) for c in grade.changes)
             )
     ET.indent(suites)
-    _write(path, ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n")
+    write_atomically(path, ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n")
 
 
 def exercism_results(grade: LabGrade) -> dict[str, object]:
@@ -181,4 +171,4 @@ def exercism_results(grade: LabGrade) -> dict[str, object]:
 
 
 def write_exercism(grade: LabGrade, path: Path) -> None:
-    _write(path, json.dumps(exercism_results(grade), indent=2) + "\n")
+    write_atomically(path, json.dumps(exercism_results(grade), indent=2) + "\n")
