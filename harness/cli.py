@@ -53,7 +53,7 @@ from harness.grading.classwide import SUBMISSIONS, export_grader, gather
 from harness.grading.command import check_repeatedly, grade
 from harness.grading.export import WORKFLOW, export_student
 from harness.html_report import VERDICT, write_report
-from harness.lab import Lab, catalogue, find_lab, scan
+from harness.lab import PROJECT_ROOT, Lab, catalogue, find_lab, scan
 from harness.logs_view import merged
 from harness.readiness import clip
 from harness.recording import RECORD
@@ -504,9 +504,8 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_compose(args: argparse.Namespace) -> int:
-    root = Path(__file__).resolve().parent.parent
-    labs = catalogue(root / "labs")
-    written = write_compose(labs, root)
+    labs = catalogue(PROJECT_ROOT / "labs")
+    written = write_compose(labs, PROJECT_ROOT)
     print(f"Wrote {written[0]} ({len(labs)} profiles) and {len(written) - 1} Toxiproxy configs.")
     return 0
 

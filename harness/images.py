@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from harness._errors import SetupError
+from harness.lab import PROJECT_ROOT
 from harness.signals import signals_deferred
 from harness.tools import cache_root, find_toxiproxy
 
@@ -53,7 +54,6 @@ SERVICE_REQUIREMENTS = (
     "opentelemetry-sdk",
 )
 IMAGE_LABEL = "chaoslab.image"
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DOCKER_DIR = PROJECT_ROOT / "docker"
 # What goes into the project's wheel; their digest decides whether the base image is rebuilt.
 # README.md only feeds the wheel's metadata, so editing it does not rebuild the image.

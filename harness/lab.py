@@ -118,6 +118,15 @@ class Lab:
                 return True
         return False
 
+    def check_names(self) -> list[str]:
+        """The checks' names (`test_1_...`), read from the check files in order."""
+        names = []
+        for path in sorted(self.checks_dir.glob("test_*.py")):
+            for line in path.read_text(encoding="utf-8").splitlines():
+                if line.startswith("def test_"):
+                    names.append(line.removeprefix("def ").split("(", 1)[0])
+        return names
+
     def links_from(self, source: str) -> tuple[Link, ...]:
         return tuple(x for x in self.links if x.source == source)
 
@@ -127,12 +136,16 @@ def env_name(service: str) -> str:
     return service.upper().replace("-", "_")
 
 
+# The checkout that holds harness/ (and labs/, pyproject.toml): where the harness runs from.
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
 def labs_root() -> Path:
     """Where the catalogue lives: `$CHAOSLAB_LABS`, else the `labs/` folder beside `harness/`."""
     configured = os.environ.get("CHAOSLAB_LABS")
     if configured:
         return Path(configured).resolve()
-    return Path(__file__).resolve().parent.parent / "labs"
+    return PROJECT_ROOT / "labs"
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,8 @@ from pathlib import Path
 
 from watchfiles import Change, watch
 
-from harness.lab import Lab
+from harness.lab import PROJECT_ROOT, Lab
 
-HARNESS_HOME = Path(__file__).resolve().parent.parent
 DEBOUNCE_MS = 300  # an editor's save is often several writes
 CANCEL_GRACE = 30.0  # seconds a cancelled run has to tear its lab down
 
@@ -50,7 +49,7 @@ class Run:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
-            cwd=HARNESS_HOME,
+            cwd=PROJECT_ROOT,
             start_new_session=True,  # Ctrl-C reaches watch only; watch stops the child
         )
         self._reader = threading.Thread(target=self._forward, daemon=True)

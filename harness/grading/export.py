@@ -11,9 +11,8 @@ from pathlib import Path
 
 from harness._errors import UsageError
 from harness.grading.submission import INSTRUCTOR_ONLY
-from harness.lab import Lab
+from harness.lab import PROJECT_ROOT, Lab
 
-HOME = Path(__file__).resolve().parent.parent.parent  # the checkout that holds harness/
 WORKFLOW = Path(".github") / "workflows" / "classroom.yml"
 STEP_TIMEOUT_MINUTES = 10  # one lab's grading step: a lab checks in seconds, setup aside
 SETUP_COMMAND = "python -m pip install --quiet -e . && python -m harness.cli setup"
@@ -41,17 +40,7 @@ class GradingStep:
 
 def max_points(lab: Lab) -> int:
     """What a lab is worth: its checks' points from lab.toml, 1 for each check not listed."""
-    names = _check_names(lab)
-    return sum(lab.points.get(name, 1) for name in names)
-
-
-def _check_names(lab: Lab) -> list[str]:
-    names = []
-    for path in sorted(lab.checks_dir.glob("test_*.py")):
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if line.startswith("def test_"):
-                names.append(line.removeprefix("def ").split("(", 1)[0])
-    return names
+    return sum(lab.points.get(name, 1) for name in lab.check_names())
 
 
 def grading_steps(labs: list[Lab]) -> list[GradingStep]:
@@ -187,14 +176,16 @@ def export_student(labs: list[Lab], into: Path) -> list[Path]:
             "(the export never overwrites files)."
         )
     into.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(HOME / "harness", into / "harness", ignore=shutil.ignore_patterns(*_SKIPPED))
+    shutil.copytree(
+        PROJECT_ROOT / "harness", into / "harness", ignore=shutil.ignore_patterns(*_SKIPPED)
+    )
     for lab in labs:
         shutil.copytree(
             lab.root,
             into / "labs" / lab.slug,
             ignore=shutil.ignore_patterns(*INSTRUCTOR_ONLY, *_SKIPPED),
         )
-    shutil.copyfile(HOME / "pyproject.toml", into / "pyproject.toml")
+    shutil.copyfile(PROJECT_ROOT / "pyproject.toml", into / "pyproject.toml")
     steps = grading_steps(labs)
     (into / WORKFLOW).parent.mkdir(parents=True)
     (into / WORKFLOW).write_text(classroom_workflow(steps), encoding="utf-8")

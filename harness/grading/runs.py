@@ -12,10 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.lab import PROJECT_ROOT
+
 RUN_TIMEOUT = 300.0  # seconds: far beyond any lab's run, even on a loaded machine
-# The children run from the folder that holds this harness: `python -m` imports from the
-# working folder first, and a submission's own harness/ must never be the one that judges it.
-HARNESS_HOME = Path(__file__).resolve().parent.parent.parent
 
 
 @dataclass
@@ -61,8 +60,10 @@ def run_once(lab_root: Path, seed: int, backend: str, solution: bool = False) ->
         args += ["--json", str(out), "--seed", str(seed), "--backend", backend]
         if solution:
             args.append("--solution")
+        # From the folder that holds this harness: `python -m` imports from the working folder
+        # first, and a submission's own harness/ must never be the one that judges it.
         child = subprocess.Popen(
-            args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=HARNESS_HOME
+            args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=PROJECT_ROOT
         )
         try:
             said, _ = child.communicate(timeout=RUN_TIMEOUT)

@@ -39,12 +39,7 @@ pytestmark = pytest.mark.integration
 
 
 def check_names(lab: Lab) -> set[str]:
-    names = set()
-    for path in lab.checks_dir.glob("test_*.py"):
-        for line in path.read_text().splitlines():
-            if line.startswith("def test_"):
-                names.add(line.removeprefix("def ").split("(", 1)[0])
-    return names
+    return set(lab.check_names())
 
 
 def test_the_catalogue_has_labs() -> None:
