@@ -1,14 +1,18 @@
-"""docker-compose.yml: valid, and its lab shell runs the services' image as a compose user
-expects."""
+"""docker-compose.yml: valid, its lab shell runs the services' image, and a lab's profile comes
+up with the Compose this machine has (Debian's docker-compose 1.29, or `docker compose` v2) and
+answers through its proxies, loaded from its config file."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
 from typing import Any
 
+import httpx
 import pytest
 
 from harness.images import Images
@@ -27,7 +31,9 @@ def compose_command() -> list[str]:
     raise AssertionError
 
 
-def compose(*args: str, project: str) -> subprocess.CompletedProcess[str]:
+def compose(
+    *args: str, project: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [*compose_command(), "-p", project, "-f", str(ROOT / "docker-compose.yml"), *args],
         capture_output=True,
@@ -35,6 +41,7 @@ def compose(*args: str, project: str) -> subprocess.CompletedProcess[str]:
         timeout=180,
         check=False,
         cwd=ROOT,
+        env=env,
     )
 
 
@@ -42,7 +49,6 @@ def test_compose_file_is_valid_and_its_lab_shell_has_the_services_image(
     docker_client: Any, docker_images: Images
 ) -> None:
     # `python -m harness.images` gives the images the stable names the compose file uses.
-    # (A lab's profile coming up and answering through its proxies: test_compose.py.)
     subprocess.run([sys.executable, "-m", "harness.images"], check=True, capture_output=True)
     project = f"chaoslabtest{int(time.time())}"
     assert compose("config", "-q", project=project).returncode == 0
@@ -60,3 +66,43 @@ def test_compose_file_is_valid_and_its_lab_shell_has_the_services_image(
         assert shell.returncode == 0, shell.stderr
     finally:
         compose("down", "--remove-orphans", project=project)
+
+
+PROFILE = "idempotency-keys"  # the first lab: API on 8474, its checks' proxy on 20000
+
+
+def busy(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_a_labs_profile_answers_through_its_proxies(docker_images: Images) -> None:
+    if busy(8474) or busy(20000):
+        pytest.skip("ports 8474 or 20000 are taken (a Compose profile of this lab running?)")
+    project = f"chaoslab-test-{os.getpid()}"
+    env = {
+        **os.environ,
+        "CHAOSLAB_BASE_IMAGE": docker_images.base,
+        "CHAOSLAB_TOXIPROXY_IMAGE": docker_images.toxiproxy,
+    }
+    try:
+        up = compose("--profile", PROFILE, "up", "-d", project=project, env=env)
+        assert up.returncode == 0, up.stdout + up.stderr
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get("http://127.0.0.1:20000/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "payments never answered through its proxy"
+            time.sleep(0.5)
+        proxies = httpx.get("http://127.0.0.1:8474/proxies", timeout=5).json()
+        assert set(proxies) == {"checks__payments", "payments__ledger"}
+        # checks -> payments -> ledger: both proxies carry the charge.
+        charge = httpx.post(
+            "http://127.0.0.1:20000/charges", json={"order": "o-1", "amount": 100}, timeout=10
+        )
+        assert charge.status_code == 201, charge.text
+    finally:
+        compose("--profile", PROFILE, "down", "-v", "--remove-orphans", project=project, env=env)
