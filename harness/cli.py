@@ -38,7 +38,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import pytest
 
@@ -570,11 +570,8 @@ def _cmd_logs(args: argparse.Namespace) -> int:
     if not folder.is_dir():
         print(f"No logs yet for '{lab.slug}': run 'chaoslab check {lab.slug}' first.")
         return 2
-    print(_logs_heading(lab, folder))
-    try:
-        record = json.loads((folder / RECORD).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        record = None
+    record = _last_json(folder / RECORD)
+    print(_logs_heading(lab, _last_json(folder / VERDICT), record))
     lines = merged(folder, record)
     shown = lines[-args.lines :]
     print(f"\nThe last {len(shown)} of {len(lines)} lines, every process and fault in time order:")
@@ -583,13 +580,19 @@ def _cmd_logs(args: argparse.Namespace) -> int:
     return 0
 
 
-def _logs_heading(lab: Lab, folder: Path) -> str:
+def _last_json(path: Path) -> dict[str, Any] | None:
+    """A file the last run left (its verdict, its record), or None if it is missing or torn."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _logs_heading(lab: Lab, verdict: dict[str, Any] | None, record: dict[str, Any] | None) -> str:
     """When the run was, its seed and its verdict, and the faults it injected, in order: the
     logs alone do not say which run they are from."""
-    try:
-        verdict = json.loads((folder / VERDICT).read_text(encoding="utf-8"))
-        record = json.loads((folder / RECORD).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    if verdict is None or record is None:
         return f"Logs of the last run of '{lab.slug}' (its time and seed were not kept)."
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(record["began_wall"])))
     which = verdict.get("variant") or (
