@@ -170,6 +170,11 @@ class LabEnvironment:
         """The service without any proxy: for reading what it recorded, never for traffic."""
         return f"http://{self.backend.direct_address(service, self._service_ports[service])}"
 
+    def log_lines(self, service: str) -> list[str]:
+        """What `service` has written to stdout and stderr so far, one line each, as it wrote
+        them (without the time stamp the harness adds): for checks that judge its logs."""
+        return self.backend.handle(service).log_lines()
+
     def state_dir(self, service: str) -> Path:
         """`service`'s STATE_DIR, on this machine: for a check that damages its files while it
         is down (a torn log tail), or reads them after it stopped. The same path on both

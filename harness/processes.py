@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -37,6 +38,14 @@ def stamp(at: float) -> bytes:
         time.strftime("%H:%M:%S", time.localtime(at)).encode()
         + f".{int(at * 1000) % 1000:03d} ".encode()
     )
+
+
+_STAMP = re.compile(rb"\d\d:\d\d:\d\d\.\d{3} ")
+
+
+def unstamp(line: bytes) -> bytes:
+    """A log line as the process wrote it: without the time `stamp` put in front."""
+    return line[13:] if _STAMP.match(line) else line
 
 
 def _timestamp_lines(source: int, out: BinaryIO) -> None:
@@ -162,6 +171,18 @@ class ChildProcess:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self._popen.wait(timeout=grace)
         self.kill()
+
+    def log_lines(self) -> list[str]:
+        """Every whole line the process has written so far (stdout and stderr, across its
+        restarts), as it wrote them: without the time stamp the log file adds."""
+        self._logs_flushed()
+        try:
+            data = self.log.read_bytes()
+        except OSError:
+            return []
+        # A line still being copied has no newline yet: it is not there until it has one.
+        whole = data[: data.rfind(b"\n") + 1]
+        return [unstamp(line).decode(errors="replace") for line in whole.splitlines()]
 
     def log_tail(self, lines: int = 20) -> str:
         self._logs_flushed()

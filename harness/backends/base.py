@@ -24,6 +24,9 @@ class ServiceHandle(Protocol):
 
     def log_tail(self, lines: int = 20) -> str: ...
 
+    def log_lines(self) -> list[str]:
+        """Every line the service has written so far, as it wrote it (no time stamp)."""
+
 
 class Backend(Protocol):
     """Runs a lab's topology; the environment decides what runs, the backend decides how."""

@@ -135,6 +135,17 @@ class ContainerService:
     def log_tail(self, lines: int = 20) -> str:
         return _logs(self.container, tail=lines)
 
+    def log_lines(self) -> list[str]:
+        """Every line the container has written so far (stdout and stderr, across restarts),
+        as it wrote them."""
+        from docker.errors import DockerException  # noqa: PLC0415
+
+        try:
+            raw = self.container.logs(stdout=True, stderr=True, tail="all")
+        except DockerException:
+            return []
+        return bytes(raw).decode(errors="replace").splitlines()
+
 
 class DockerBackend:
     """Runs a lab's services as containers on a network of their own, Toxiproxy included."""
