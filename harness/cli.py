@@ -6,7 +6,7 @@ chaoslab hint LAB             the next hint
 chaoslab logs LAB             the services' logs of the last run
 chaoslab up LAB / down        keep a lab running to explore it by hand; stop it
 chaoslab doctor               what is installed, what is missing, and how to fix it
-chaoslab setup                build or find toxiproxy-server and porcupine
+chaoslab setup                build or find toxiproxy-server, porcupine and Prometheus
 
 Exit codes: 0 every check passed, 1 a check failed, 2 the lab or the command could not run,
 128 + N when signal N stopped it (130 Ctrl-C, 143 SIGTERM).
@@ -771,6 +771,19 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     except ChaoslabError as exc:
         problems += 1
         print(f"labs        BROKEN: {exc}")
+    from harness.metrics import find_prometheus  # noqa: PLC0415
+
+    try:
+        prometheus = find_prometheus()
+        print(
+            f"prometheus  {prometheus.version} ({prometheus.server})"
+            if prometheus is not None
+            else "prometheus  not here yet (the labs that need it fetch it; "
+            "'chaoslab setup --prometheus' gets it now)"
+        )
+    except ChaoslabError as exc:
+        problems += 1
+        print(f"prometheus  BROKEN: {exc}")
     print(f"docker      {_docker_status()}")
     print(f"cache       {cache_root()}")
     return 1 if problems else 0
@@ -802,7 +815,27 @@ def _cmd_setup(args: argparse.Namespace) -> int:
     cli = install_toxiproxy_cli()
     if cli is not None:
         print(f"toxiproxy-cli (to break a running lab by hand) ready: {cli}")
+    _setup_prometheus(build=args.prometheus)
     return 0
+
+
+def _setup_prometheus(*, build: bool) -> None:
+    """Prometheus when it comes fast (found, or Debian's package); its Go build, 8-12
+    minutes, only with --prometheus (else the first lab that needs it builds it)."""
+    from harness.metrics import install_prometheus  # noqa: PLC0415
+
+    try:
+        found = install_prometheus(build=build)
+    except SetupError:
+        if build:
+            raise
+        print(
+            "prometheus: not on this machine, and no package to unpack; the first lab that "
+            "needs it builds it from its Go module, or 'chaoslab setup --prometheus' does it "
+            "now (8-12 minutes on 2 cores)."
+        )
+        return
+    print(f"prometheus {found.version} (and promtool) ready: {found.server}")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -958,9 +991,17 @@ def _parser() -> argparse.ArgumentParser:
     down.set_defaults(func=_cmd_down)
 
     sub.add_parser("doctor", help="check the installation").set_defaults(func=_cmd_doctor)
-    sub.add_parser(
-        "setup", help="build or find toxiproxy-server and the linearizability checker"
-    ).set_defaults(func=_cmd_setup)
+    setup = sub.add_parser(
+        "setup",
+        help="build or find toxiproxy-server, the linearizability checker and Prometheus",
+    )
+    setup.add_argument(
+        "--prometheus",
+        action="store_true",
+        help="build Prometheus from its Go module when no package or copy is at hand "
+        "(8-12 minutes; without it the first lab that needs Prometheus does)",
+    )
+    setup.set_defaults(func=_cmd_setup)
     return parser
 
 

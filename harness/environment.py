@@ -19,12 +19,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Self
 
-from harness._errors import LearnerServiceDown, PortInUse, ServiceNotReady, ToxiproxyError
+from harness._errors import (
+    LearnerServiceDown,
+    PortInUse,
+    ServiceNotReady,
+    SetupError,
+    ToxiproxyError,
+)
 from harness.artifacts import Artifact
 from harness.backends import Backend, backend_factory
 from harness.crashpoints import service_env
 from harness.faults import HttpControl
 from harness.lab import CHECKS, Lab, Link, env_name
+from harness.metrics import Prometheus, PrometheusClient, find_prometheus, install_prometheus
+from harness.metrics.config import render
+from harness.metrics.server import PrometheusServer
 from harness.ports import free_ports
 from harness.readiness import wait_ready
 from harness.runs import Run
@@ -41,6 +50,7 @@ class Timings:
     toxiproxy: float = 0.0
     proxies: float = 0.0
     services: float = 0.0
+    prometheus: float = 0.0
     total: float = 0.0
 
 
@@ -61,6 +71,7 @@ class LabEnvironment:
     _service_ports: dict[str, int] = field(default_factory=dict)
     _proxy_ports: dict[Link, int] = field(default_factory=dict)
     http_faulted: set[str] = field(default_factory=set)  # services with HTTP fault rules
+    _prometheus: PrometheusServer | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
     def __enter__(self) -> Self:
@@ -88,6 +99,7 @@ class LabEnvironment:
 
     def _start(self) -> Self:
         begin = time.monotonic()
+        program = self._prometheus_program()
         # The factory first: importing a backend registers its reaper, which Run.create runs.
         factory = backend_factory(self.backend_name)
         self.run = Run.create()
@@ -118,6 +130,10 @@ class LabEnvironment:
             )
         self._wait_all_ready(services)
         self.timings.services = time.monotonic() - mark
+        if program is not None:
+            mark = time.monotonic()
+            self._start_prometheus(program)
+            self.timings.prometheus = time.monotonic() - mark
         self.timings.total = time.monotonic() - begin
         return self
 
@@ -130,6 +146,9 @@ class LabEnvironment:
             self._stop()
 
     def _stop(self) -> None:
+        if self._prometheus is not None:
+            self._prometheus.stop()
+            self._prometheus = None
         if self._backend is not None:
             self._backend.close()
             self._backend = None
@@ -157,6 +176,17 @@ class LabEnvironment:
         if self._toxiproxy is None:
             raise RuntimeError(f"lab '{self.lab.slug}' is not running")
         return self._toxiproxy
+
+    @property
+    def prometheus(self) -> PrometheusClient:
+        """The run's Prometheus (a lab with a `[prometheus]` table has one)."""
+        if self._prometheus is None:
+            raise RuntimeError(f"lab '{self.lab.slug}' runs no Prometheus (see its lab.toml)")
+        return self._prometheus.client
+
+    @property
+    def prometheus_url(self) -> str | None:
+        return self._prometheus.url if self._prometheus is not None else None
 
     def url(self, service: str) -> str:
         """How the checks reach `service`: through the `checks -> service` proxy."""
@@ -245,6 +275,40 @@ class LabEnvironment:
                     raise
 
     # -- internals -------------------------------------------------------------------------
+    def _prometheus_program(self) -> Prometheus | None:
+        """The Prometheus this lab needs, fetched (or built) before anything starts."""
+        if self.lab.metrics is None:
+            return None
+        if self.backend_name != "process":
+            raise SetupError(
+                f"lab '{self.lab.slug}' needs Prometheus, which the {self.backend_name} "
+                "backend does not run yet.\n  Fix: run it with --backend process."
+            )
+        found = find_prometheus()
+        if found is None:
+            print("chaoslab: fetching Prometheus, once for this machine...", file=sys.stderr)
+            found = install_prometheus()
+        return found
+
+    def _start_prometheus(self, program: Prometheus) -> None:
+        spec = self.lab.metrics
+        assert spec is not None
+        assert self.run is not None
+        assert self.workdir is not None
+        targets = {
+            name: self.backend.direct_address(name, self._service_ports[name])
+            for name in spec.scrape
+        }
+        rules = [self.workdir / rel for rel in spec.rules]
+        server = PrometheusServer(
+            program,
+            self.run.id,
+            self.run.dir / "prometheus",
+            self.run.dir / "logs" / "prometheus.log",
+        )
+        self._prometheus = server
+        server.start(render(spec, targets, rules, self.run.id))
+
     def _prepare_workdir(self, run: Run) -> Path:
         if not self.solution and self.variant is None:
             return self.lab.root

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from harness._errors import LabDefinitionError, UnknownLabError
+from harness.metrics.config import MetricsSpec
 
 MANIFEST = "lab.toml"
 CHECKS = "checks"  # the pseudo-service the lab's checks run in
@@ -79,6 +80,8 @@ class Lab:
     starter_fails: tuple[str, ...]
     # Points a check is worth when graded (`[checks] points`); a check not listed is worth 1.
     points: Mapping[str, int] = field(default_factory=dict)
+    # `[prometheus]`: the lab needs a Prometheus per run, scraping these services.
+    metrics: MetricsSpec | None = None
 
     @property
     def manifest(self) -> Path:
@@ -244,7 +247,7 @@ def load_lab(root: Path | str) -> Lab:
 
 
 def _parse(root: Path, path: Path, data: dict[str, Any]) -> Lab:
-    _only(path, None, data, {"lab", "services", "links", "checks"})
+    _only(path, None, data, {"lab", "services", "links", "checks", "prometheus"})
     meta = _table(path, "lab", data.get("lab"))
     _only(path, "lab", meta, {"title", "chapter", "order", "learner_files", "hints"})
     title = _str(path, "lab.title", meta.get("title"))
@@ -275,6 +278,7 @@ def _parse(root: Path, path: Path, data: dict[str, Any]) -> Lab:
     _only(path, "checks", checks, {"starter_fails", "points"})
     starter_fails = _strs(path, "checks.starter_fails", checks.get("starter_fails", []))
     points = _points(path, checks.get("points", {}))
+    metrics = _metrics(root, path, data.get("prometheus"), services)
     return Lab(
         slug=root.name,
         root=root,
@@ -287,6 +291,7 @@ def _parse(root: Path, path: Path, data: dict[str, Any]) -> Lab:
         links=links,
         starter_fails=starter_fails,
         points=points,
+        metrics=metrics,
     )
 
 
@@ -307,6 +312,48 @@ def _points(path: Path, value: object) -> dict[str, int]:
             )
         points[name] = worth
     return points
+
+
+def _metrics(
+    root: Path, path: Path, raw: object, services: Mapping[str, ServiceSpec]
+) -> MetricsSpec | None:
+    """`[prometheus] scrape = ["checkout"], interval = 1.0, rules = ["alerts.yml"]`."""
+    if raw is None:
+        return None
+    table = _table(path, "prometheus", raw)
+    _only(path, "prometheus", table, {"scrape", "interval", "rules", "path"})
+    scrape = _strs(path, "prometheus.scrape", table.get("scrape"))
+    for name in scrape:
+        if name not in services:
+            raise LabDefinitionError(
+                path,
+                "prometheus.scrape",
+                f"'{name}' is not one of the lab's services ({', '.join(services)})",
+                "name services that serve metrics",
+            )
+    if not scrape:
+        raise LabDefinitionError(
+            path, "prometheus.scrape", "no service to scrape", 'write scrape = ["<service>"]'
+        )
+    interval = table.get("interval", MetricsSpec.interval)
+    if isinstance(interval, bool) or not isinstance(interval, int | float):
+        interval = -1
+    if not 0.1 <= interval <= 60:
+        raise LabDefinitionError(
+            path, "prometheus.interval", "not a number of seconds from 0.1 to 60", "write 1.0"
+        )
+    rules = _strs(path, "prometheus.rules", table.get("rules", []))
+    for rel in rules:
+        if Path(rel).is_absolute() or ".." in Path(rel).parts or not (root / rel).is_file():
+            raise LabDefinitionError(
+                path, "prometheus.rules", f"'{rel}' is not a file in the lab's folder", "fix it"
+            )
+    metrics_path = _str(path, "prometheus.path", table.get("path", MetricsSpec.path))
+    if not metrics_path.startswith("/"):
+        raise LabDefinitionError(
+            path, "prometheus.path", f"'{metrics_path}' is not a path", "start with /"
+        )
+    return MetricsSpec(float(interval), rules, metrics_path, scrape)
 
 
 def _services(path: Path, table: dict[str, Any]) -> dict[str, ServiceSpec]:

@@ -16,6 +16,7 @@ from harness.lab import (
     load_lab,
     scan,
 )
+from harness.metrics.config import MetricsSpec
 
 LAB = """\
 [lab]
@@ -91,6 +92,21 @@ def test_points_per_check_come_from_the_checks_table(write_lab):
     lab = load_lab(write_lab(manifest(checks=checks)))
 
     assert lab.points == {"test_1_charges_once": 3, "test_2_retries": 0}
+
+
+def test_prometheus_table_names_what_to_scrape_how_often_and_the_rules(write_lab):
+    table = '[prometheus]\nscrape = ["payments"]\ninterval = 0.5\nrules = ["services/alerts.yml"]\n'
+    root = write_lab(
+        manifest(checks=CHECKS + "\n" + table),
+        files=("services/payments.py", "services/alerts.yml"),
+    )
+    lab = load_lab(root)
+
+    assert lab.metrics == MetricsSpec(0.5, ("services/alerts.yml",), "/metrics", ("payments",))
+
+
+def test_a_lab_without_a_prometheus_table_needs_none(write_lab):
+    assert load_lab(write_lab(manifest())).metrics is None
 
 
 def test_services_get_command_readiness_and_env(write_lab):
@@ -222,7 +238,7 @@ INVALID = [
         'colour = "blue"\n' + manifest(),
         "colour",
         "unknown key",
-        "remove it (allowed: checks, lab, links, services)",
+        "remove it (allowed: checks, lab, links, prometheus, services)",
     ),
     _case(
         "unknown-key-in-lab",
@@ -381,6 +397,48 @@ INVALID = [
         "checks.points.charges",
         "not a check's name",
         "name a check",
+    ),
+    _case(
+        "prometheus-scrapes-no-such-service",
+        manifest(checks=CHECKS + '[prometheus]\nscrape = ["shop"]\n'),
+        "prometheus.scrape",
+        "'shop' is not one of the lab's services (payments, ledger-db)",
+        "name services that serve metrics",
+    ),
+    _case(
+        "prometheus-scrapes-nothing",
+        manifest(checks=CHECKS + "[prometheus]\nscrape = []\n"),
+        "prometheus.scrape",
+        "no service to scrape",
+        'scrape = ["<service>"]',
+    ),
+    _case(
+        "prometheus-interval-not-seconds",
+        manifest(checks=CHECKS + '[prometheus]\nscrape = ["payments"]\ninterval = "1s"\n'),
+        "prometheus.interval",
+        "not a number of seconds from 0.1 to 60",
+        "write 1.0",
+    ),
+    _case(
+        "prometheus-rules-missing",
+        manifest(checks=CHECKS + '[prometheus]\nscrape = ["payments"]\nrules = ["alerts.yml"]\n'),
+        "prometheus.rules",
+        "'alerts.yml' is not a file in the lab's folder",
+        "fix it",
+    ),
+    _case(
+        "prometheus-rules-outside-the-lab",
+        manifest(checks=CHECKS + '[prometheus]\nscrape = ["payments"]\nrules = ["../x.yml"]\n'),
+        "prometheus.rules",
+        "'../x.yml' is not a file in the lab's folder",
+        "fix it",
+    ),
+    _case(
+        "prometheus-unknown-key",
+        manifest(checks=CHECKS + '[prometheus]\nscrape = ["payments"]\nport = 9090\n'),
+        "prometheus.port",
+        "unknown key",
+        "remove it",
     ),
 ]
 

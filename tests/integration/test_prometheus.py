@@ -1,0 +1,109 @@
+"""A lab with a `[prometheus]` table gets the real Prometheus, per run: it scrapes the lab's
+services directly, evaluates the lab's rule files, answers the checks' queries, and is gone
+with the run."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from harness import LabEnvironment, load_lab
+from harness._errors import SetupError
+from harness.metrics import PrometheusError, install_prometheus
+from tests.conftest import FIXTURE_LABS
+
+pytestmark = pytest.mark.integration
+
+METERED = FIXTURE_LABS / "metered"
+WITHIN = 15.0  # seconds: scrapes and evaluations every 0.5 s, on a loaded machine
+
+
+@pytest.fixture(scope="module")
+def env() -> Iterator[LabEnvironment]:
+    install_prometheus(build=False)
+    with LabEnvironment(load_lab(METERED), seed=1) as running:
+        yield running
+
+
+def eventually(probe: object, what: str) -> None:
+    deadline = time.monotonic() + WITHIN
+    while not probe():  # type: ignore[operator]
+        assert time.monotonic() < deadline, f"not within {WITHIN} s: {what}"
+        time.sleep(0.1)
+
+
+def test_scrapes_the_services_directly(env: LabEnvironment) -> None:
+    env.prometheus.wait_scraped(timeout=WITHIN)
+    (target,) = env.prometheus.targets()
+    assert target["labels"]["job"] == "shop"
+    assert target["labels"]["service"] == "shop"
+    # Directly: a fault on the checks' link to the shop must not blind the monitoring.
+    assert target["scrapeUrl"] == f"{env.direct_url('shop')}/metrics"
+
+
+def test_counts_what_the_service_counted(env: LabEnvironment) -> None:
+    for _ in range(5):
+        httpx.post(f"{env.url('shop')}/buy", timeout=5).raise_for_status()
+    eventually(
+        lambda: env.prometheus.value('shop_sales_total{status="ok"}') == 5.0,
+        "five sales in Prometheus",
+    )
+    series = env.prometheus.query_range("shop_sales_total", time.time() - 30, time.time(), step=0.5)
+    assert [s.labels["service"] for s in series] == ["shop"]
+    assert series[0].points[-1][1] == 5.0
+
+
+def test_evaluates_the_labs_rules(env: LabEnvironment) -> None:
+    httpx.post(f"{env.url('shop')}/buy", timeout=5).raise_for_status()
+    eventually(lambda: env.prometheus.value("shop:sales:total") is not None, "recording rule")
+    eventually(
+        lambda: any(
+            a.name == "ShopHasSold" and a.state == "firing" for a in env.prometheus.alerts()
+        ),
+        "the alert firing",
+    )
+    assert {r["name"]: r["health"] for r in env.prometheus.rules()} == {
+        "shop:sales:total": "ok",
+        "ShopHasSold": "ok",
+    }
+
+
+def test_a_bad_query_is_a_clear_error(env: LabEnvironment) -> None:
+    with pytest.raises(PrometheusError, match="parse error"):
+        env.prometheus.query("sum(")
+
+
+def test_is_gone_with_the_run() -> None:
+    with LabEnvironment(load_lab(METERED), seed=2) as running:
+        url = running.prometheus_url
+        assert url is not None
+        assert running.prometheus.ready()
+        pid = running._prometheus._process.pid  # type: ignore[union-attr]
+        assert pid is not None
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(f"{url}/-/ready", timeout=1)
+    assert not os.path.exists(f"/proc/{pid}") or _zombie(pid)
+
+
+def test_a_lab_without_the_table_runs_none(ping_lab: object) -> None:
+    with LabEnvironment(ping_lab, seed=3) as running:  # type: ignore[arg-type]
+        assert running.prometheus_url is None
+        with pytest.raises(RuntimeError, match="runs no Prometheus"):
+            running.prometheus  # noqa: B018
+
+
+def test_docker_says_it_runs_no_prometheus_yet() -> None:
+    with pytest.raises(SetupError, match="--backend process"):
+        LabEnvironment(load_lab(METERED), backend_name="docker").start()
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(")")[-1].split()[0] == "Z"
+    except OSError:
+        return True
