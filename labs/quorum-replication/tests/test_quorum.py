@@ -33,6 +33,7 @@ from harness import (
     FaultEvent,
     Faults,
     History,
+    HttpControl,
     LabEnvironment,
     Operation,
     Traffic,
@@ -68,6 +69,7 @@ PROBE_TIMEOUT = 1.2  # seconds a probe waits for an answer while a majority is r
 REFUSE_WITHIN = 2.0  # seconds by which a refusal (503) must come without a majority
 REFUSAL_TIMEOUT = 2.3  # seconds a probe waits without a majority: long enough to see a late one
 ATTEMPTS = 3  # tries of a probe that a majority could answer (a loaded machine may be slow)
+SETTLE_WITHIN = 3.0  # seconds a failed write's replicas are given to see (and fail) it
 BEHIND_MS = 250  # latency on the up-to-date replica, so the stale one answers first
 # Replica arrival times are wall-clock seconds moved onto the checks' clock (same machine,
 # same clock); this covers the move when matching a request to the operation it served.
@@ -300,18 +302,42 @@ class Probes:
         timeout: float = PROBE_TIMEOUT,
         retry: bool = True,
         retry_unanswered: bool = False,
+        failing: tuple[str, ...] = (),
     ) -> list[Operation]:
         """Send the steps at once while the faults are on; returns each one's last attempt.
         With `retry`, a step answered with an error although a majority was reachable (a
         slow moment on a loaded machine) is sent again, a put with a fresh value. With
         `retry_unanswered`, one the coordinator did not answer in time is sent again too: for
         the writes a later probe relies on, where every replica answers (none is cut off), so
-        that only a slow machine, never a waiting coordinator, leaves them unacknowledged."""
+        that only a slow machine, never a waiting coordinator, leaves them unacknowledged.
+        With `failing` (the replicas the faults make fail writes), the faults stay on until
+        each of them has been sent every put (or SETTLE_WITHIN passed): a coordinator that
+        answers first and copies the write in the background must not find them healed."""
         attempts = ATTEMPTS if retry else 1
         with all_of(*faults), ThreadPoolExecutor(len(steps)) as pool:  # type: ignore[arg-type]
-            return list(
+            ops = list(
                 pool.map(lambda step: self.send(step, timeout, attempts, retry_unanswered), steps)
             )
+            self.wait_until_sent(ops, failing)
+            return ops
+
+    def wait_until_sent(self, ops: list[Operation], replicas: tuple[str, ...]) -> None:
+        """Wait until each replica has received a PUT of each put's value (the middleware
+        records a request before it fails it), for at most SETTLE_WITHIN."""
+        wanted = {(f"/kv/{op.value[0]}", op.value[1]) for op in ops if op.f == "put"}
+        deadline = time.monotonic() + SETTLE_WITHIN
+        pending = list(replicas)
+        while pending and time.monotonic() < deadline:
+            for replica in list(pending):
+                received = HttpControl(self.lab, replica).received()
+                sent = {
+                    (r["path"], body.get("value"))
+                    for r in received
+                    if r["method"] == "PUT" and isinstance(body := r["body"], dict)
+                }
+                if wanted <= sent:
+                    pending.remove(replica)
+            time.sleep(0.05)
 
     def send(
         self, step: Step, timeout: float, attempts: int, retry_unanswered: bool = False
@@ -348,12 +374,14 @@ def run_probes(probes: Probes) -> list[Operation]:
         [("put", "k-behind", "k-behind-1"), ("put", "k-minority", "k-minority-1")],
         probes.fail_writes("replica-a"),
         retry_unanswered=True,
+        failing=("replica-a",),
     )
     probes.run(
         [("put", "k-partial", "k-partial-2"), ("put", "k-lost", "k-lost-1")],
         probes.fail_writes("replica-b"),
         probes.fail_writes("replica-c"),
         retry=False,
+        failing=("replica-b", "replica-c"),
     )
     refused = probes.run(
         [
