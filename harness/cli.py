@@ -667,6 +667,12 @@ def _cmd_up(args: argparse.Namespace) -> int:
             print(f"  service        {name:14} {env.direct_url(name)}")
         for link in lab.links:
             print(f"  proxy          {link!s:30} {env.proxy_url(link)}")
+        if env.prometheus_url is not None:
+            print(f"  prometheus     {env.prometheus_url}  (HTTP API: /api/v1/query?query=...)")
+            if env.prometheus_program is not None:
+                print(f"  promtool       {env.prometheus_program.promtool}")
+            for rel, problem in env.rule_problems.items():
+                print(f"  rules          {rel} left out, promtool refuses it: {problem}")
         print(f"  logs           {env.run.dir / 'logs' if env.run else '-'}")
         print(by_hand(env.toxiproxy.base_url, lab.links[0].name if lab.links else "PROXY"))
         print("Ctrl-C here, or 'chaoslab down' from another terminal, stops it.", flush=True)

@@ -33,6 +33,7 @@ from harness.faults import HttpControl
 from harness.lab import CHECKS, Lab, Link, env_name
 from harness.metrics import Prometheus, PrometheusClient, find_prometheus, install_prometheus
 from harness.metrics.config import render
+from harness.metrics.program import check_rules
 from harness.metrics.server import PrometheusServer
 from harness.ports import free_ports
 from harness.readiness import wait_ready
@@ -72,6 +73,9 @@ class LabEnvironment:
     _proxy_ports: dict[Link, int] = field(default_factory=dict)
     http_faulted: set[str] = field(default_factory=set)  # services with HTTP fault rules
     _prometheus: PrometheusServer | None = None
+    # Rule files `promtool check rules` refused (lab-relative path -> its words): the run's
+    # Prometheus goes without them, and a check reports them.
+    rule_problems: dict[str, str] = field(default_factory=dict)
 
     # -- lifecycle -------------------------------------------------------------------------
     def __enter__(self) -> Self:
@@ -105,10 +109,18 @@ class LabEnvironment:
         self.run = Run.create()
         self.workdir = self._prepare_workdir(self.run)
         services = list(self.lab.services)
-        ports = free_ports(len(services) + len(self.lab.links))
+        extra = 1 if program is not None else 0  # Prometheus's, chosen with the others
+        ports = free_ports(len(services) + len(self.lab.links) + extra)
         self._service_ports = dict(zip(services, ports, strict=False))
-        self._proxy_ports = dict(zip(self.lab.links, ports[len(services) :], strict=True))
+        links_end = len(services) + len(self.lab.links)
+        self._proxy_ports = dict(zip(self.lab.links, ports[len(services) : links_end], strict=True))
         self._backend = factory(self.run, self.workdir)
+        if program is not None:
+            # First: Prometheus scrapes nothing for its first 5 s (its target discovery sends
+            # updates at most every 5 s), so that wait runs while everything else starts.
+            mark = time.monotonic()
+            self._start_prometheus(program, ports[-1])
+            self.timings.prometheus = time.monotonic() - mark
         # A container backend publishes on the host the proxy ports the checks use.
         published = [port for link, port in self._proxy_ports.items() if link.source == CHECKS]
         self._toxiproxy = self._backend.start_toxiproxy(self.seed, published)
@@ -130,10 +142,6 @@ class LabEnvironment:
             )
         self._wait_all_ready(services)
         self.timings.services = time.monotonic() - mark
-        if program is not None:
-            mark = time.monotonic()
-            self._start_prometheus(program)
-            self.timings.prometheus = time.monotonic() - mark
         self.timings.total = time.monotonic() - begin
         return self
 
@@ -187,6 +195,11 @@ class LabEnvironment:
     @property
     def prometheus_url(self) -> str | None:
         return self._prometheus.url if self._prometheus is not None else None
+
+    @property
+    def prometheus_program(self) -> Prometheus | None:
+        """The Prometheus release the run uses, with its promtool (None without one)."""
+        return self._prometheus.program if self._prometheus is not None else None
 
     def url(self, service: str) -> str:
         """How the checks reach `service`: through the `checks -> service` proxy."""
@@ -290,7 +303,7 @@ class LabEnvironment:
             found = install_prometheus()
         return found
 
-    def _start_prometheus(self, program: Prometheus) -> None:
+    def _start_prometheus(self, program: Prometheus, port: int) -> None:
         spec = self.lab.metrics
         assert spec is not None
         assert self.run is not None
@@ -299,7 +312,14 @@ class LabEnvironment:
             name: self.backend.direct_address(name, self._service_ports[name])
             for name in spec.scrape
         }
-        rules = [self.workdir / rel for rel in spec.rules]
+        rules = []
+        self.rule_problems = {}
+        for rel in spec.rules:
+            problem = check_rules(program, self.workdir / rel)
+            if problem is None:
+                rules.append(self.workdir / rel)
+            else:  # left out: Prometheus would refuse to start, and the checks say why
+                self.rule_problems[rel] = problem
         server = PrometheusServer(
             program,
             self.run.id,
@@ -307,7 +327,7 @@ class LabEnvironment:
             self.run.dir / "logs" / "prometheus.log",
         )
         self._prometheus = server
-        server.start(render(spec, targets, rules, self.run.id))
+        server.start(render(spec, targets, rules, self.run.id), port)
 
     def _prepare_workdir(self, run: Run) -> Path:
         if not self.solution and self.variant is None:

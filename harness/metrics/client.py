@@ -122,9 +122,13 @@ class PrometheusClient:
         data: list[dict[str, Any]] = self._get("/api/v1/targets")["activeTargets"]
         return data
 
-    def series_count(self, match: str) -> int:
-        """How many series match a selector now (a label without bound grows this)."""
-        return len(self.query(match))
+    def series(self, match: str, start: float, end: float) -> list[dict[str, str]]:
+        """The label sets of every series matching a selector that had a sample between
+        `start` and `end` (wall-clock seconds): how many series a metric grew to."""
+        data: list[dict[str, str]] = self._get(
+            "/api/v1/series", **{"match[]": match, "start": f"{start:.3f}", "end": f"{end:.3f}"}
+        )
+        return data
 
     def wait_scraped(self, timeout: float = 10.0) -> None:
         """Until every target has been scraped successfully once."""

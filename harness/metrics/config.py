@@ -33,7 +33,9 @@ def render(
         "global": {
             "scrape_interval": interval,
             "evaluation_interval": interval,
-            "scrape_timeout": _duration(min(spec.interval, 1.0) * 0.8),
+            # As long as the interval allows: a scrape of a busy service on a loaded machine
+            # may take a while, and a timed-out scrape is a hole in every rate().
+            "scrape_timeout": _duration(min(spec.interval, 10.0)),
             "external_labels": {"chaoslab_run": run_id},
         },
         "rule_files": [str(path) for path in rule_files],

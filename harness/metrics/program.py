@@ -201,3 +201,21 @@ def _run(
 def _last_line(text: str) -> str:
     lines = [line for line in text.strip().splitlines() if line.strip()]
     return lines[-1] if lines else "no output"
+
+
+def check_rules(program: Prometheus, rule_file: Path) -> str | None:
+    """What `promtool check rules` finds wrong with a rule file, or None when it is valid."""
+    try:
+        done = subprocess.run(
+            [str(program.promtool), "check", "rules", str(rule_file)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"promtool could not check it: {exc}"
+    if done.returncode == 0:
+        return None
+    said = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
+    return "\n".join(said[-8:]) or f"promtool check rules exited with {done.returncode}"

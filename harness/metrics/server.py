@@ -34,11 +34,13 @@ class PrometheusServer:
             raise RunError("the run's Prometheus is not started")
         return self._client
 
-    def start(self, config: str, timeout: float = 20.0) -> PrometheusServer:
+    def start(
+        self, config: str, port: int | None = None, timeout: float = 20.0
+    ) -> PrometheusServer:
         self.folder.mkdir(parents=True, exist_ok=True)
         config_file = self.folder / "prometheus.yml"
         config_file.write_text(config)
-        self.port = free_ports(1)[0]
+        self.port = port or free_ports(1)[0]
         argv = [
             str(self.program.server),
             f"--config.file={config_file}",

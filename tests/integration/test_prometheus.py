@@ -5,8 +5,10 @@ with the run."""
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -14,6 +16,8 @@ import pytest
 from harness import LabEnvironment, load_lab
 from harness._errors import SetupError
 from harness.metrics import PrometheusError, install_prometheus
+from harness.metrics.rule_tests import Segment, firing_minutes
+from harness.metrics.rule_tests import Traffic as RouteTraffic
 from tests.conftest import FIXTURE_LABS
 
 pytestmark = pytest.mark.integration
@@ -107,3 +111,56 @@ def _zombie(pid: int) -> bool:
             return stat.read().split(")")[-1].split()[0] == "Z"
     except OSError:
         return True
+
+
+def test_a_rule_file_promtool_refuses_is_left_out_and_said(tmp_path: Path) -> None:
+    root = tmp_path / "metered"
+    shutil.copytree(METERED, root, ignore=shutil.ignore_patterns("__pycache__"))
+    (root / "services" / "rules.yml").write_text(
+        "groups:\n  - name: x\n    rules:\n      - alert: A\n        expr: sum(\n"
+    )
+    with LabEnvironment(load_lab(root), seed=4) as running:
+        assert running.prometheus.ready()  # Prometheus would refuse to start with the file
+        assert running.prometheus.rules() == []
+        (problem,) = running.rule_problems.values()
+        assert "unclosed left parenthesis" in problem
+        assert list(running.rule_problems) == ["services/rules.yml"]
+
+
+ALERT_RULES = """\
+groups:
+  - name: g
+    rules:
+      - alert: HalfFailing
+        expr: sum(rate(req_total{code="5xx"}[5m])) / sum(rate(req_total[5m])) > 0.5
+"""
+
+
+def test_promtool_says_at_which_minutes_an_alert_fired(tmp_path: Path) -> None:
+    program = install_prometheus(build=False)
+    rules = tmp_path / "rules.yml"
+    rules.write_text(ALERT_RULES)
+    traffic = [
+        RouteTraffic(
+            "req_total",
+            {"job": "j"},
+            (Segment(20, 600, 0.0), Segment(20, 600, 1.0), Segment(20, 600, 0.0)),
+        )
+    ]
+
+    fired = firing_minutes(program, rules, "HalfFailing", traffic, list(range(0, 61, 5)))
+
+    # Half the 5-minute window fails from minute 22.5 to 42.5: firing at 25, 30, 35 and 40.
+    assert fired == [25, 30, 35, 40]
+    assert firing_minutes(program, rules, "NoSuchAlert", traffic, [30]) == []
+
+
+def test_a_ten_second_spike_is_one_step_of_the_series() -> None:
+    (good, good_values), (bad, bad_values) = RouteTraffic(
+        "req_total", {"route": "/x"}, (Segment(1 / 6, 60, 0.0), Segment(1 / 6, 60, 1.0))
+    ).series()
+
+    assert good == 'req_total{code="2xx", route="/x"}'
+    assert bad == 'req_total{code="5xx", route="/x"}'
+    assert good_values == "0 10 10"
+    assert bad_values == "0 0 10"

@@ -56,8 +56,8 @@ def test_manifest_is_sound(lab: Lab) -> None:
     owned = {Path(f).relative_to("services").as_posix() for f in lab.learner_files}
     solved = {
         p.relative_to(lab.solution_dir).as_posix()
-        for p in lab.solution_dir.rglob("*.py")
-        if "__pycache__" not in p.parts
+        for p in lab.solution_dir.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
     }
     assert solved == owned, "solution/ must hold exactly the learner's files"
 

@@ -1,0 +1,98 @@
+"""Every panel of every dashboard in dashboards/ runs against the real Prometheus of its lab's
+run (the reference solution, under a little traffic): each query parses and returns data."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from harness import LabEnvironment, find_lab
+from harness.metrics import install_prometheus
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.integration
+
+DASHBOARDS = sorted((ROOT / "dashboards").glob("*.json"))
+SCRAPED_WITHIN = 15.0  # seconds: Prometheus's first scrape comes about 5 s after it starts
+
+
+def _red_metrics_traffic(env: LabEnvironment) -> None:
+    shop = env.url("checkout")
+    with httpx.Client(timeout=5, trust_env=False) as http:
+        placed = []
+        for n in range(20):
+            answer = http.post(
+                f"{shop}/checkout", json={"user": f"u-{n}", "amount": 10.0 + n, "items": ["a"]}
+            )
+            if answer.status_code == 200:
+                placed.append(answer.json()["order_id"])
+        for order_id in placed[:5]:
+            http.get(f"{shop}/orders/{order_id}")
+
+
+TRAFFIC: dict[str, Callable[[LabEnvironment], None]] = {"red-metrics": _red_metrics_traffic}
+
+
+def _lab_of(dashboard: dict[str, Any]) -> str:
+    (slug,) = [tag for tag in dashboard["tags"] if tag != "chaoslab"]
+    return str(slug)
+
+
+def _queries(dashboard: dict[str, Any]) -> list[tuple[str, str]]:
+    return [
+        (panel["title"], target["expr"])
+        for panel in dashboard["panels"]
+        for target in panel.get("targets", [])
+    ]
+
+
+Run = tuple[dict[str, Any], LabEnvironment]
+
+
+@pytest.fixture(scope="module", params=DASHBOARDS, ids=[d.stem for d in DASHBOARDS])
+def dashboard_run(request: pytest.FixtureRequest) -> Iterator[Run]:
+    dashboard = json.loads(Path(request.param).read_text())
+    slug = _lab_of(dashboard)
+    install_prometheus(build=False)
+    with LabEnvironment(find_lab(slug), solution=True, seed=1) as env:
+        env.prometheus.wait_scraped(timeout=SCRAPED_WITHIN)  # rate() needs samples before
+        TRAFFIC[slug](env)
+        _scraped_after(env, time.time())
+        yield dashboard, env
+
+
+def _scraped_after(env: LabEnvironment, moment: float) -> None:
+    deadline = time.monotonic() + SCRAPED_WITHIN
+    while (env.prometheus.value("min(timestamp(up))") or 0) <= moment:
+        assert time.monotonic() < deadline, "Prometheus did not scrape the lab"
+        time.sleep(0.1)
+
+
+def test_every_dashboard_belongs_to_a_lab_with_prometheus() -> None:
+    assert DASHBOARDS, "dashboards/ holds no dashboard"
+    for path in DASHBOARDS:
+        dashboard = json.loads(path.read_text())
+        lab = find_lab(_lab_of(dashboard))
+        assert lab.metrics is not None, f"{path.name}: lab '{lab.slug}' runs no Prometheus"
+        assert dashboard["uid"] == f"chaoslab-{lab.slug}"
+        assert _queries(dashboard), f"{path.name} has no query"
+
+
+def test_every_panel_query_parses_and_returns_data(
+    dashboard_run: Run,
+) -> None:
+    dashboard, env = dashboard_run
+    empty = []
+    for title, expr in _queries(dashboard):
+        now = time.time()
+        if not env.prometheus.query(expr):
+            empty.append(f"{title}: {expr}")
+        # A range query too, as Grafana sends them.
+        env.prometheus.query_range(expr, now - 60, now, step=1)
+    assert not empty, "panels with no data:\n" + "\n".join(empty)
