@@ -1,13 +1,15 @@
 """`chaoslab check LAB --report` and `chaoslab report LAB`: one self-contained HTML file of a
 lab's last run. The verdict; a timeline with every operation of the history (latency against
-start time, coloured by outcome) and the fault windows shaded; each check's story; and the
-pictures the checks left (a linearizability checker's visualization), linked beside it.
+start time, coloured by outcome) and the fault windows shaded; for a lab with a dashboard,
+its panels drawn from the run's Prometheus; each check's story; and the pictures the checks
+left (a linearizability checker's visualization), linked beside it.
 """
 
 from __future__ import annotations
 
 import html
 import json
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -58,19 +60,7 @@ def _figure(record: dict[str, Any], title: str) -> go.Figure:
                 hovertemplate="%{text}<br>started at %{x:.2f} s, took %{y:.0f} ms<extra></extra>",
             )
         )
-    faults = record.get("faults", [])
-    for i, fault in enumerate(faults):
-        end = fault["end"] if fault["end"] is not None else last
-        fig.add_vrect(
-            x0=fault["start"],
-            x1=max(end, fault["start"] + 0.01),
-            fillcolor="#1565c0",
-            opacity=0.12,
-            line_width=0,
-            annotation_text=html.escape(fault["description"][:60]) if i < MAX_LABELS else None,
-            annotation_position="top left",
-            annotation_font_size=9,
-        )
+    _shade_faults(fig, record.get("faults", []), last, labels=True)
     fig.update_layout(
         title=title,
         xaxis_title="seconds since the checks began (shaded: a fault was on)",
@@ -83,6 +73,84 @@ def _figure(record: dict[str, Any], title: str) -> go.Figure:
         margin={"t": 60, "r": 20, "l": 60, "b": 80},
     )
     return fig
+
+
+def _shade_faults(fig: go.Figure, faults: list[dict[str, Any]], last: float, labels: bool) -> None:
+    for i, fault in enumerate(faults):
+        end = fault["end"] if fault["end"] is not None else last
+        named = labels and i < MAX_LABELS  # (an empty annotation would read "new text")
+        fig.add_vrect(
+            x0=fault["start"],
+            x1=max(end, fault["start"] + 0.01),
+            fillcolor="#1565c0",
+            opacity=0.12,
+            line_width=0,
+            **(
+                {
+                    "annotation_text": html.escape(fault["description"][:60]),
+                    "annotation_position": "top left",
+                    "annotation_font_size": 9,
+                }
+                if named
+                else {}
+            ),
+        )
+
+
+def _panel_figure(panel: dict[str, Any], faults: list[dict[str, Any]]) -> go.Figure:
+    """One dashboard panel: its series over the run, the fault windows shaded."""
+    fig = go.Figure()
+    last = 0.0
+    for series in panel.get("series", []):
+        points = [(t, v) for t, v in series["points"] if not math.isnan(v)]  # NaN: no data
+        last = max([last] + [t for t, _ in points])
+        fig.add_trace(
+            go.Scatter(
+                x=[t for t, _ in points],
+                y=[v for _, v in points],
+                mode="lines",
+                name=series["name"],
+            )
+        )
+    _shade_faults(fig, faults, last, labels=False)
+    unit = panel.get("unit") or ""
+    fig.update_layout(
+        title={"text": html.escape(panel.get("title", "")), "font": {"size": 14}},
+        xaxis_title="seconds since the checks began",
+        yaxis_title=html.escape(unit),
+        yaxis_tickformat=".1%" if unit == "percentunit" else None,
+        height=320,
+        template="plotly_white",
+        legend={"orientation": "h", "y": -0.3},
+        margin={"t": 50, "r": 20, "l": 60, "b": 60},
+    )
+    if panel.get("error"):
+        fig.add_annotation(text=html.escape(panel["error"][:120]), showarrow=False)
+    elif not panel.get("series"):
+        fig.add_annotation(text="no data", showarrow=False)
+    return fig
+
+
+def _panels_html(record: dict[str, Any]) -> str:
+    panels = record.get("panels", [])
+    if not panels:
+        return ""
+    faults = record.get("faults", [])
+    figures = "".join(
+        '<div class="panel">'
+        + _panel_figure(panel, faults).to_html(
+            include_plotlyjs=False, full_html=False, div_id=f"panel-{i}"
+        )
+        + "</div>"
+        for i, panel in enumerate(panels)
+    )
+    return (
+        "<h2>Metrics</h2><p>The lab's dashboard (<code>dashboards/</code>), each panel's "
+        "queries run against this run's Prometheus; shaded: a fault was on. Prometheus "
+        "scrapes from about 5 s after it started: a rate needs two scrapes, so traffic "
+        "before that shows only in the counters' first values.</p>"
+        f'<div class="panels" id="panels">{figures}</div>'
+    )
 
 
 def _until(end: float | None) -> str:
@@ -133,12 +201,14 @@ body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px;
 .check {{ border-left: 5px solid #999; padding: 0 1em; margin: 1em 0; }}
 .check.pass {{ border-color: #2e7d32; }} .check.fail {{ border-color: #c62828; }}
 pre {{ white-space: pre-wrap; font-size: 0.9em; }}
+.panels {{ display: grid; grid-template-columns: 1fr 1fr; gap: 0.5em; }}
 </style></head><body>
 <h1>{html.escape(lab.title)}</h1>
 <p class="verdict" id="verdict">{html.escape(head)} ({html.escape(which)}), seed
 {verdict.get("seed")}, {when}.</p>
 {f"<pre>{html.escape(setup)}</pre>" if setup else ""}
 {plot}
+{_panels_html(record)}
 <h2>The checks</h2>
 {"".join(stories)}
 <h2>Faults ({len(record.get("faults", []))})</h2><ul id="faults">{faults}</ul>

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+import time
 from collections.abc import Generator, Iterator
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from harness.checkers import CheckFailed, take_passed
 from harness.environment import LabEnvironment, logs_dir
 from harness.faults import Faults
 from harness.lab import MANIFEST, Lab, load_lab
+from harness.metrics.panels import capture, dashboard_for
 from harness.traffic import Traffic
 from harness.variants import resolve_variant
 
@@ -121,10 +123,24 @@ class LabFactory:
 
     def close(self) -> None:
         for env in self._running.values():
+            _draw_dashboard(env)
             env.stop()  # keeps the run's logs, in logs_dir(slug)
             with contextlib.suppress(OSError):  # the report is a bonus, never a failure
                 recording.write(logs_dir(env.lab.slug))
         self._running.clear()
+
+
+def _draw_dashboard(env: LabEnvironment) -> None:
+    """The lab's dashboard panels from its Prometheus, into the run's record (for the HTML
+    report), before Prometheus stops with the run; a bonus, never a failure."""
+    dashboard = dashboard_for(env.lab.slug)
+    if dashboard is None or env.prometheus_url is None or env.lab.metrics is None:
+        return
+    began = recording.began_wall()
+    with contextlib.suppress(Exception):
+        recording.track_panels(
+            capture(env.prometheus, dashboard, began, time.time(), began, env.lab.metrics.interval)
+        )
 
 
 @pytest.fixture(scope="session")

@@ -22,6 +22,7 @@ RECORD = "record.json"
 _lock = threading.Lock()
 _histories: list[History] = []
 _timelines: list[Timeline] = []
+_panels: list[dict[str, Any]] = []  # a dashboard's panels, drawn from the run's Prometheus
 _began = time.monotonic()
 
 
@@ -35,12 +36,23 @@ def track_timeline(timeline: Timeline) -> None:
         _timelines.append(timeline)
 
 
+def track_panels(panels: list[dict[str, Any]]) -> None:
+    with _lock:
+        _panels.extend(panels)
+
+
+def began_wall() -> float:
+    """When the run's checks began, in wall-clock seconds (Prometheus's clock)."""
+    return time.time() - (time.monotonic() - _began)
+
+
 def begin() -> None:
     """A new run starts here (the plugin calls it at session start): forget what came before."""
     global _began
     with _lock:
         _histories.clear()
         _timelines.clear()
+        _panels.clear()
         _began = time.monotonic()
 
 
@@ -70,10 +82,13 @@ def snapshot() -> dict[str, Any]:
         for timeline in timelines
         for e in list(timeline.events)
     ]
+    with _lock:
+        panels = list(_panels)
     return {
-        "began_wall": time.time() - (time.monotonic() - _began),
+        "began_wall": began_wall(),
         "ops": ops,
         "faults": faults,
+        "panels": panels,
     }
 
 

@@ -4,6 +4,7 @@ with the run."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -13,9 +14,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from harness import LabEnvironment, load_lab
+from harness import LabEnvironment, html_report, load_lab
 from harness._errors import SetupError
 from harness.metrics import PrometheusError, install_prometheus
+from harness.metrics.panels import capture
 from harness.metrics.rule_tests import Segment, firing_minutes
 from harness.metrics.rule_tests import Traffic as RouteTraffic
 from tests.conftest import FIXTURE_LABS
@@ -164,3 +166,47 @@ def test_a_ten_second_spike_is_one_step_of_the_series() -> None:
     assert bad == 'req_total{code="5xx", route="/x"}'
     assert good_values == "0 10 10"
     assert bad_values == "0 0 10"
+
+
+def test_a_dashboards_panels_are_drawn_from_the_run(env: LabEnvironment, tmp_path: Path) -> None:
+    dashboard = tmp_path / "metered.json"
+    dashboard.write_text(
+        json.dumps(
+            {
+                "panels": [
+                    {
+                        "title": "Sales",
+                        "fieldConfig": {"defaults": {"unit": "short"}},
+                        "targets": [{"expr": "shop_sales_total", "legendFormat": "{{status}}"}],
+                    },
+                    {"title": "Broken", "targets": [{"expr": "sum("}]},
+                ]
+            }
+        )
+    )
+    httpx.post(f"{env.url('shop')}/buy", timeout=5).raise_for_status()
+    env.prometheus.wait_scraped(timeout=WITHIN)
+    began = time.time() - 30
+    sales, broken = capture(env.prometheus, dashboard, began, time.time(), began, 0.5)
+
+    assert sales["title"] == "Sales"
+    assert sales["unit"] == "short"
+    assert [s["name"] for s in sales["series"]] == ["ok"]
+    assert all(0 <= t <= 31 for t, _ in sales["series"][0]["points"])  # on the record's clock
+    assert broken["series"] == []
+    assert "parse error" in broken["error"]
+
+    page = html_report.build(
+        load_lab(METERED),
+        {"checks": [], "seed": 1},
+        {
+            "ops": [],
+            "faults": [{"description": "x", "start": 1, "end": 2}],
+            "panels": [sales, broken],
+        },
+        tmp_path,
+    )
+    assert 'id="panel-0"' in page
+    assert 'id="panel-1"' in page
+    assert "<h2>Metrics</h2>" in page
+    assert "parse error" in page
