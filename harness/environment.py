@@ -23,7 +23,6 @@ from harness._errors import (
     LearnerServiceDown,
     PortInUse,
     ServiceNotReady,
-    SetupError,
     ToxiproxyError,
 )
 from harness.artifacts import Artifact
@@ -34,7 +33,6 @@ from harness.lab import CHECKS, Lab, Link, env_name
 from harness.metrics import Prometheus, PrometheusClient, find_prometheus, install_prometheus
 from harness.metrics.config import render
 from harness.metrics.program import check_rules
-from harness.metrics.server import PrometheusServer
 from harness.ports import free_ports
 from harness.readiness import wait_ready
 from harness.runs import Run
@@ -72,7 +70,9 @@ class LabEnvironment:
     _service_ports: dict[str, int] = field(default_factory=dict)
     _proxy_ports: dict[Link, int] = field(default_factory=dict)
     http_faulted: set[str] = field(default_factory=set)  # services with HTTP fault rules
-    _prometheus: PrometheusServer | None = None
+    _prometheus: PrometheusClient | None = None
+    _prometheus_url: str | None = None
+    _prometheus_program_used: Prometheus | None = None
     # Rule files `promtool check rules` refused (lab-relative path -> its words): the run's
     # Prometheus goes without them, and a check reports them.
     rule_problems: dict[str, str] = field(default_factory=dict)
@@ -154,9 +154,10 @@ class LabEnvironment:
             self._stop()
 
     def _stop(self) -> None:
-        if self._prometheus is not None:
-            self._prometheus.stop()
+        if self._prometheus is not None:  # the server itself stops with the backend
+            self._prometheus.close()
             self._prometheus = None
+            self._prometheus_url = None
         if self._backend is not None:
             self._backend.close()
             self._backend = None
@@ -190,16 +191,16 @@ class LabEnvironment:
         """The run's Prometheus (a lab with a `[prometheus]` table has one)."""
         if self._prometheus is None:
             raise RuntimeError(f"lab '{self.lab.slug}' runs no Prometheus (see its lab.toml)")
-        return self._prometheus.client
+        return self._prometheus
 
     @property
     def prometheus_url(self) -> str | None:
-        return self._prometheus.url if self._prometheus is not None else None
+        return self._prometheus_url
 
     @property
     def prometheus_program(self) -> Prometheus | None:
         """The Prometheus release the run uses, with its promtool (None without one)."""
-        return self._prometheus.program if self._prometheus is not None else None
+        return self._prometheus_program_used if self._prometheus is not None else None
 
     def url(self, service: str) -> str:
         """How the checks reach `service`: through the `checks -> service` proxy."""
@@ -292,11 +293,6 @@ class LabEnvironment:
         """The Prometheus this lab needs, fetched (or built) before anything starts."""
         if self.lab.metrics is None:
             return None
-        if self.backend_name != "process":
-            raise SetupError(
-                f"lab '{self.lab.slug}' needs Prometheus, which the {self.backend_name} "
-                "backend does not run yet.\n  Fix: run it with --backend process."
-            )
         found = find_prometheus()
         if found is None:
             print("chaoslab: fetching Prometheus, once for this machine...", file=sys.stderr)
@@ -304,30 +300,34 @@ class LabEnvironment:
         return found
 
     def _start_prometheus(self, program: Prometheus, port: int) -> None:
+        """Its folder (configuration, the rule files promtool accepts, storage), then the
+        server, started by the backend (a child process, or a container on the run network)."""
         spec = self.lab.metrics
         assert spec is not None
         assert self.run is not None
         assert self.workdir is not None
+        folder = self.run.dir / "prometheus"
+        (folder / "rules").mkdir(parents=True, exist_ok=True)
         targets = {
-            name: self.backend.direct_address(name, self._service_ports[name])
+            name: self.backend.scrape_address(name, self._service_ports[name])
             for name in spec.scrape
         }
         rules = []
         self.rule_problems = {}
-        for rel in spec.rules:
+        for n, rel in enumerate(spec.rules):
             problem = check_rules(program, self.workdir / rel)
             if problem is None:
-                rules.append(self.workdir / rel)
+                # A copy beside the configuration, named relative to it: the same paths on
+                # every backend. (The learner's file is read once, at the start.)
+                copy = Path("rules") / f"{n}-{Path(rel).name}"
+                shutil.copyfile(self.workdir / rel, folder / copy)
+                rules.append(copy)
             else:  # left out: Prometheus would refuse to start, and the checks say why
                 self.rule_problems[rel] = problem
-        server = PrometheusServer(
-            program,
-            self.run.id,
-            self.run.dir / "prometheus",
-            self.run.dir / "logs" / "prometheus.log",
-        )
-        self._prometheus = server
-        server.start(render(spec, targets, rules, self.run.id), port)
+        (folder / "prometheus.yml").write_text(render(spec, targets, rules, self.run.id))
+        self._prometheus_url = self.backend.start_prometheus(program, folder, port)
+        self._prometheus_program_used = program
+        self._prometheus = PrometheusClient(self._prometheus_url)
 
     def _prepare_workdir(self, run: Run) -> Path:
         if not self.solution and self.variant is None:

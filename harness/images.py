@@ -74,6 +74,7 @@ Progress = Callable[[str], None]
 # Stable names for docker-compose.yml; the harness itself uses the digest tags.
 COMPOSE_BASE = "chaoslab-base:local"
 COMPOSE_TOXIPROXY = "chaoslab-toxiproxy:local"
+COMPOSE_PROMETHEUS = "chaoslab-prometheus:local"
 
 
 def say(message: str) -> None:
@@ -484,6 +485,31 @@ def _build_lock() -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def ensure_prometheus_image(client: Any, base: str, progress: Progress = say) -> str | None:
+    """Prometheus in the base image, for docker-compose.yml (the docker backend mounts the
+    binary instead); None where no Prometheus is at hand."""
+    from harness.metrics import find_prometheus  # noqa: PLC0415
+
+    found = find_prometheus()
+    if found is None:
+        return None
+    dockerfile = DOCKER_DIR / "prometheus.Dockerfile"
+    stat = found.server.stat()
+    tag = "chaoslab-prometheus:" + digest(
+        _read(dockerfile), base, found.version, str(stat.st_size), str(stat.st_mtime_ns)
+    )
+    if _exists(client, tag):
+        return tag
+    progress(f"building {tag} from {found.server} ...")
+    with tempfile.TemporaryDirectory(prefix="chaoslab-image-") as tmp:
+        context = Path(tmp)
+        shutil.copy2(found.server, context / "prometheus")
+        shutil.copy2(found.promtool, context / "promtool")
+        shutil.copy2(dockerfile, context / "Dockerfile")
+        _build(client, context, tag, {"BASE": base})
+    return tag
+
+
 def main() -> int:
     """Build both images now (setup, CI): prints what was built and how long it took."""
     from harness.backends.docker import connect  # noqa: PLC0415 - one way to reach the engine
@@ -492,7 +518,11 @@ def main() -> int:
     try:
         with contextlib.closing(connect(timeout=600)) as client:
             images = ensure_images(client)
-            for ref, alias in ((images.base, COMPOSE_BASE), (images.toxiproxy, COMPOSE_TOXIPROXY)):
+            prometheus = ensure_prometheus_image(client, images.base)
+            aliases = [(images.base, COMPOSE_BASE), (images.toxiproxy, COMPOSE_TOXIPROXY)]
+            if prometheus is not None:
+                aliases.append((prometheus, COMPOSE_PROMETHEUS))
+            for ref, alias in aliases:
                 name, _, tag = alias.partition(":")
                 client.images.get(ref).tag(name, tag)  # the stable names docker-compose.yml uses
     except SetupError as exc:
@@ -500,6 +530,8 @@ def main() -> int:
         return 1
     print(f"base: {images.base} (also {COMPOSE_BASE})")
     print(f"toxiproxy: {images.toxiproxy} (also {COMPOSE_TOXIPROXY})")
+    if prometheus is not None:
+        print(f"prometheus: {prometheus} (also {COMPOSE_PROMETHEUS})")
     print(f"ready in {time.monotonic() - started:.1f} s")
     return 0
 

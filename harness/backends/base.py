@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Protocol
 
 from harness.lab import ServiceSpec
+from harness.metrics.program import Prometheus
 from harness.toxiproxy import ToxiproxyClient
 
 
@@ -48,6 +50,13 @@ class Backend(Protocol):
 
     def upstream(self, service: str, port: int) -> str:
         """host:port at which the Toxiproxy server reaches `service`."""
+
+    def start_prometheus(self, program: Prometheus, folder: Path, port: int) -> str:
+        """Start the run's Prometheus with the configuration in `folder` (which it also keeps
+        its storage in), reachable from the checks on `port`; its URL, once it is ready."""
+
+    def scrape_address(self, service: str, port: int) -> str:
+        """host:port at which the run's Prometheus reaches `service` (never through a proxy)."""
 
     def start_service(self, spec: ServiceSpec, env: Mapping[str, str], port: int) -> ServiceHandle:
         """Start a service (not waiting for readiness)."""

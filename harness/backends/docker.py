@@ -35,6 +35,8 @@ from typing import Any
 from harness._errors import RunError, SetupError, ToxiproxyError
 from harness.images import Images, ensure_images
 from harness.lab import ServiceSpec
+from harness.metrics.program import Prometheus
+from harness.metrics.server import command, wait_ready
 from harness.ports import HOST, is_open
 from harness.processes import stamp
 from harness.runs import OWNER_ENV, RUN_ENV, Owner, Run, reap_stale, register_reaper
@@ -46,6 +48,7 @@ SERVICE_LABEL = "chaoslab.service"
 USER_LABEL = "chaoslab.user"  # the engine may be shared: reap only this user's runs
 OWNER_LABEL = "chaoslab.owner"  # the harness process, exactly: reap only what is provably dead
 TOXIPROXY = "toxiproxy"  # the Toxiproxy container's name on the run network
+PROMETHEUS = "prometheus"  # the Prometheus container's name, for a lab that has one
 TOXIPROXY_API_PORT = 8474
 PUBLISHED_ENV = "CHAOSLAB_DOCKER_PUBLISHED"
 CONTAINER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -161,6 +164,7 @@ class DockerBackend:
         self.images: Images | None = None
         self._services: dict[str, ContainerService] = {}
         self._toxiproxy: Any = None
+        self._prometheus: Any = None
         self._toxiproxy_address = ""
         self._published: set[int] = set()
         self._watchdog: subprocess.Popen[bytes] | None = None
@@ -231,6 +235,41 @@ class DockerBackend:
 
     def proxy_listen(self, port: int) -> str:
         return f"0.0.0.0:{port}"
+
+    # -- Prometheus ----------------------------------------------------------------------------
+    def start_prometheus(self, program: Prometheus, folder: Path, port: int) -> str:
+        """Prometheus as a container named `prometheus` on the run network, in the base image
+        (the binary, from the host's cache, is mounted read-only at the same path, and so is
+        the run's folder), published on 127.0.0.1 at `port`."""
+        assert self.images is not None
+        binaries = str(program.server.parent)
+        self._prometheus = self._create_container(
+            PROMETHEUS,
+            self.images.base,
+            command(program, folder, f"0.0.0.0:{port}"),
+            ports={f"{port}/tcp": (HOST, port)},
+            volumes={
+                str(self.run.dir): {"bind": str(self.run.dir), "mode": "rw"},
+                binaries: {"bind": binaries, "mode": "ro"},
+            },
+            user=f"{os.getuid()}:{os.getgid()}",
+            init=True,
+        )
+        _start(self._prometheus, PROMETHEUS)
+        container = self._prometheus
+
+        def gone() -> str | None:
+            container.reload()
+            if container.status in ("created", "running"):
+                return None
+            return f"its container is {container.status}; its last lines:\n{_logs(container, 10)}"
+
+        url = f"http://{HOST}:{port}"
+        wait_ready(url, gone)
+        return url
+
+    def scrape_address(self, service: str, port: int) -> str:
+        return f"{service}:{port}"  # on the run network, as Toxiproxy reaches it
 
     def proxy_address(self, port: int, *, from_checks: bool) -> str:
         if not from_checks:
@@ -345,6 +384,7 @@ class DockerBackend:
         finally:
             self._services.clear()
             self._toxiproxy = None
+            self._prometheus = None
             if self._watchdog is not None:
                 if removed:
                     self._watchdog.kill()  # its work is done; closing its pipe would wake it
@@ -403,6 +443,8 @@ class DockerBackend:
         named = [(name, h.container) for name, h in self._services.items()]
         if self._toxiproxy is not None:
             named.append((TOXIPROXY, self._toxiproxy))
+        if self._prometheus is not None:
+            named.append((PROMETHEUS, self._prometheus))
         for name, container in named:
             with contextlib.suppress(Exception):  # a container already gone has no logs to keep
                 (logs / f"{name}.log").write_text(_logs(container))

@@ -9,6 +9,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from harness.lab import ServiceSpec
+from harness.metrics.program import Prometheus
+from harness.metrics.server import PrometheusServer
 from harness.ports import HOST
 from harness.processes import ChildProcess
 from harness.runs import Run
@@ -56,6 +58,7 @@ class ProcessBackend:
         self.workdir = workdir
         self._services: dict[str, ProcessService] = {}
         self._toxiproxy: ToxiproxyServer | None = None
+        self._prometheus: PrometheusServer | None = None
 
     def start_toxiproxy(self, seed: int, published: Sequence[int] = ()) -> ToxiproxyClient:
         server = ToxiproxyServer(self.run.id, self.run.dir / "logs" / "toxiproxy.log", seed)
@@ -63,6 +66,16 @@ class ProcessBackend:
         return server.start().client
 
     def proxy_listen(self, port: int) -> str:
+        return f"{HOST}:{port}"
+
+    def start_prometheus(self, program: Prometheus, folder: Path, port: int) -> str:
+        server = PrometheusServer(
+            program, self.run.id, folder, self.run.dir / "logs" / "prometheus.log"
+        )
+        self._prometheus = server
+        return server.start(port).url
+
+    def scrape_address(self, service: str, port: int) -> str:
         return f"{HOST}:{port}"
 
     def proxy_address(self, port: int, *, from_checks: bool) -> str:
@@ -109,6 +122,9 @@ class ProcessBackend:
         return fresh
 
     def close(self) -> None:
+        if self._prometheus is not None:
+            self._prometheus.stop()
+            self._prometheus = None
         # All at once: each service takes a few hundred ms to shut down, and they need not
         # wait for one another. SIGTERM to every group, one shared grace, then SIGKILL.
         services = list(self._services.values())

@@ -1,10 +1,12 @@
-"""A Prometheus server for one run: its own port, configuration and storage in the run's
-folder, a child process of the harness like Toxiproxy (labelled with the run, so the reaper
-takes it if the harness dies), stopped with the run."""
+"""A Prometheus server for one run, as a child process: its folder (prometheus.yml, the rule
+files, the storage) prepared by the environment, its own port, labelled with the run (so the
+reaper takes it if the harness dies), stopped with the run. The docker backend runs the same
+command in a container (harness.backends.docker)."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from harness._errors import RunError
@@ -13,64 +15,78 @@ from harness.metrics.program import Prometheus
 from harness.ports import HOST, free_ports, listener_is
 from harness.processes import ChildProcess
 
+START_WITHIN = 20.0  # seconds for Prometheus to answer /-/ready
+
+
+def command(program: Prometheus, folder: Path, listen: str) -> list[str]:
+    """The server's command line: configuration and storage in `folder`, listening on
+    `listen` (host:port); rule files are named relative to the configuration."""
+    return [
+        str(program.server),
+        f"--config.file={folder / 'prometheus.yml'}",
+        f"--storage.tsdb.path={folder / 'data'}",
+        f"--web.listen-address={listen}",
+        "--storage.tsdb.retention.time=1d",
+        "--log.level=warn",
+    ]
+
+
+def wait_ready(url: str, gone: Callable[[], str | None], timeout: float = START_WITHIN) -> None:
+    """Until Prometheus at `url` is ready; a RunError if `gone()` says why it never will be,
+    or after `timeout`."""
+    client = PrometheusClient(url)
+    deadline = time.monotonic() + timeout
+    try:
+        while not client.ready():
+            why = gone()
+            if why is not None or time.monotonic() > deadline:
+                raise RunError(
+                    f"Prometheus did not start at {url}: "
+                    f"{why or f'not ready within {timeout:.0f} s'}"
+                )
+            time.sleep(0.05)
+    finally:
+        client.close()
+
 
 class PrometheusServer:
     def __init__(self, program: Prometheus, run_id: str, folder: Path, log: Path) -> None:
         self.program = program
         self.run_id = run_id
-        self.folder = folder  # holds prometheus.yml and the storage
+        self.folder = folder
         self.log = log
         self.port = 0
         self._process: ChildProcess | None = None
-        self._client: PrometheusClient | None = None
 
     @property
     def url(self) -> str:
         return f"http://{HOST}:{self.port}"
 
-    @property
-    def client(self) -> PrometheusClient:
-        if self._client is None:
-            raise RunError("the run's Prometheus is not started")
-        return self._client
-
-    def start(
-        self, config: str, port: int | None = None, timeout: float = 20.0
-    ) -> PrometheusServer:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        config_file = self.folder / "prometheus.yml"
-        config_file.write_text(config)
+    def start(self, port: int | None = None) -> PrometheusServer:
         self.port = port or free_ports(1)[0]
-        argv = [
-            str(self.program.server),
-            f"--config.file={config_file}",
-            f"--storage.tsdb.path={self.folder / 'data'}",
-            f"--web.listen-address={HOST}:{self.port}",
-            "--storage.tsdb.retention.time=1d",
-            "--log.level=warn",
-        ]
+        argv = command(self.program, self.folder, f"{HOST}:{self.port}")
         self._process = ChildProcess("prometheus", argv, run_id=self.run_id, log=self.log).start()
-        self._client = PrometheusClient(self.url)
-        deadline = time.monotonic() + timeout
-        while not self._client.ready():
-            code = self._process.exit_code()
-            if code is not None or time.monotonic() > deadline:
-                tail = self._process.log_tail(10)
-                self.stop()
-                raise RunError(
-                    f"Prometheus ({self.program.server}) did not start on port {self.port} "
-                    f"(exit code {code}).\n  Last log lines:\n{tail}"
-                )
-            time.sleep(0.05)
-        if listener_is(self._process.pid or 0, self.port) is False:
+        process = self._process
+
+        def gone() -> str | None:
+            code = process.exit_code()
+            if code is None:
+                return None
+            return (
+                f"{self.program.server} exited with {code}; its last lines:\n{process.log_tail(10)}"
+            )
+
+        try:
+            wait_ready(self.url, gone)
+        except RunError:
+            self.stop()
+            raise
+        if listener_is(process.pid or 0, self.port) is False:
             self.stop()
             raise RunError(f"another program answers on Prometheus's port {self.port}")
         return self
 
     def stop(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
         if self._process is not None:
             self._process.kill()
             self._process = None

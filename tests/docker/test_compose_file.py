@@ -15,7 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
+from harness.compose import FIRST_PROMETHEUS_PORT
 from harness.images import Images
+from harness.lab import catalogue
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.docker
@@ -106,3 +108,35 @@ def test_a_labs_profile_answers_through_its_proxies(docker_images: Images) -> No
         assert charge.status_code == 201, charge.text
     finally:
         compose("--profile", PROFILE, "down", "-v", "--remove-orphans", project=project, env=env)
+
+
+def test_an_observability_profile_has_its_prometheus_scraping_the_lab(
+    docker_images: Images,
+) -> None:
+    subprocess.run([sys.executable, "-m", "harness.images"], check=True, capture_output=True)
+    slug = "red-metrics"
+    index = [lab.slug for lab in catalogue(ROOT / "labs")].index(slug)
+    port = FIRST_PROMETHEUS_PORT + index
+    if busy(port):
+        pytest.skip(f"port {port} is taken (a Compose profile of {slug} running?)")
+    project = f"chaoslab-test-prom-{os.getpid()}"
+    env = {**os.environ, "CHAOSLAB_BASE_IMAGE": docker_images.base}
+    try:
+        up = compose("--profile", slug, "up", "-d", project=project, env=env)
+        assert up.returncode == 0, up.stdout + up.stderr
+        api = f"http://127.0.0.1:{port}/api/v1"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                targets = httpx.get(f"{api}/targets", timeout=2).json()["data"]["activeTargets"]
+                if [t["health"] for t in targets] == ["up"]:
+                    break
+            except (httpx.HTTPError, KeyError, ValueError):
+                pass
+            assert time.monotonic() < deadline, "Prometheus never scraped checkout"
+            time.sleep(0.5)
+        assert targets[0]["labels"]["job"] == "checkout"
+        groups = httpx.get(f"{api}/rules", timeout=5).json()["data"]["groups"]
+        assert [r["name"] for g in groups for r in g["rules"]] == ["CheckoutErrorBudgetBurn"]
+    finally:
+        compose("--profile", slug, "down", "-v", "--remove-orphans", project=project, env=env)

@@ -17,15 +17,9 @@ from tests.labs.test_labs_prove_themselves import VARIANTS, _marks
 pytestmark = pytest.mark.docker
 
 
-def _docker_marks(lab: Lab) -> list[pytest.MarkDecorator]:
-    if lab.metrics is not None:  # the docker backend runs no Prometheus yet (issue 11)
-        return [pytest.mark.skip(reason=f"{lab.slug} needs Prometheus: process backend only")]
-    return _marks(lab)
-
-
 @pytest.mark.parametrize(
     ("lab", "variant"),
-    [pytest.param(lab, v, marks=_docker_marks(lab)) for lab, v in VARIANTS],
+    [pytest.param(lab, v, marks=_marks(lab)) for lab, v in VARIANTS],
     ids=[f"{lab.slug}:{variant.label}" for lab, variant in VARIANTS],
 )
 def test_variant_gets_its_verdict_on_docker(

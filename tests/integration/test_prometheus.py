@@ -15,7 +15,6 @@ import httpx
 import pytest
 
 from harness import LabEnvironment, html_report, load_lab
-from harness._errors import SetupError
 from harness.metrics import PrometheusError, install_prometheus
 from harness.metrics.panels import capture
 from harness.metrics.rule_tests import Segment, firing_minutes
@@ -88,7 +87,7 @@ def test_is_gone_with_the_run() -> None:
         url = running.prometheus_url
         assert url is not None
         assert running.prometheus.ready()
-        pid = running._prometheus._process.pid  # type: ignore[union-attr]
+        pid = running.backend._prometheus._process.pid  # type: ignore[attr-defined]
         assert pid is not None
     with pytest.raises(httpx.HTTPError):
         httpx.get(f"{url}/-/ready", timeout=1)
@@ -100,11 +99,6 @@ def test_a_lab_without_the_table_runs_none(ping_lab: object) -> None:
         assert running.prometheus_url is None
         with pytest.raises(RuntimeError, match="runs no Prometheus"):
             running.prometheus  # noqa: B018
-
-
-def test_docker_says_it_runs_no_prometheus_yet() -> None:
-    with pytest.raises(SetupError, match="--backend process"):
-        LabEnvironment(load_lab(METERED), backend_name="docker").start()
 
 
 def _zombie(pid: int) -> bool:

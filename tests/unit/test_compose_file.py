@@ -1,5 +1,5 @@
-"""docker-compose.yml and compose/*.toxiproxy.json are generated from the labs' manifests
-(`chaoslab compose`): the repository's copies must be current."""
+"""docker-compose.yml, compose/*.toxiproxy.json and compose/*.prometheus.yml are generated
+from the labs' manifests (`chaoslab compose`): the repository's copies must be current."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ def test_the_generated_compose_files_are_current() -> None:
     stale = [rel for rel, text in files.items() if (ROOT / rel).read_text() != text]
     extra = sorted(
         f"compose/{p.name}"
-        for p in (ROOT / "compose").glob("*.toxiproxy.json")
+        for pattern in ("*.toxiproxy.json", "*.prometheus.yml")
+        for p in (ROOT / "compose").glob(pattern)
         if f"compose/{p.name}" not in files
     )
     # Out of date, or left from a lab that is gone: run '.venv/bin/chaoslab compose'.

@@ -1,0 +1,45 @@
+"""A lab with a `[prometheus]` table on the docker backend: Prometheus runs as a container on
+the run network, scrapes the services there, evaluates the lab's rules, and goes with the run."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from harness import LabEnvironment, load_lab
+from harness.images import Images
+from harness.metrics import install_prometheus
+from tests.conftest import FIXTURE_LABS
+
+pytestmark = pytest.mark.docker
+
+WITHIN = 20.0
+
+
+def test_prometheus_runs_in_a_container_and_leaves_with_the_run(
+    docker_client: Any, docker_images: Images
+) -> None:
+    install_prometheus(build=False)
+    with LabEnvironment(load_lab(FIXTURE_LABS / "metered"), seed=5, backend_name="docker") as env:
+        assert env.run is not None
+        run_id = env.run.id
+        for _ in range(3):
+            httpx.post(f"{env.url('shop')}/buy", timeout=10).raise_for_status()
+        env.prometheus.wait_scraped(timeout=WITHIN)
+        (target,) = env.prometheus.targets()
+        assert target["scrapeUrl"] == f"http://shop:{env._service_ports['shop']}/metrics"
+        deadline = time.monotonic() + WITHIN
+        while env.prometheus.value('shop_sales_total{status="ok"}') != 3.0:
+            assert time.monotonic() < deadline, "the sales never reached Prometheus"
+            time.sleep(0.2)
+        assert {r["name"] for r in env.prometheus.rules()} == {"shop:sales:total", "ShopHasSold"}
+        names = {
+            c.name
+            for c in docker_client.containers.list(filters={"label": f"chaoslab.run={run_id}"})
+        }
+        assert f"chaoslab-{run_id}-prometheus" in names
+    left = docker_client.containers.list(all=True, filters={"label": f"chaoslab.run={run_id}"})
+    assert left == []
