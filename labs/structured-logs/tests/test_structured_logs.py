@@ -46,7 +46,7 @@ CLIENTS = 4
 PAUSE = 0.02  # seconds a client waits between two orders
 CALM = 0.4  # seconds before the faults, and after them
 LATENCY_MS = 300  # orders -> inventory answers this late in the slow phase
-SLOW = 0.9  # seconds of the slow phase: each client places 2 or 3 orders in it
+SLOW = 1.0  # seconds of the slow phase: each client places 2 or 3 orders in it
 RESET = 0.6  # seconds of connections reset on orders -> inventory
 DECLINE = 0.6  # seconds of payments answering 500
 CLIENT_TIMEOUT = 10.0  # far beyond any answer: every order gets one
@@ -64,7 +64,9 @@ QUIET = 1.0  # seconds without a new line: nothing more is coming
 # client waited for it; twice that plus 1 s leaves room for any clock and any scheduler (a
 # duration in microseconds is 1000 times too large).
 SLOW_FLOOR_MS = LATENCY_MS * 0.9
-MIN_SLOW_JUDGED = 2  # slow-phase requests check 2 must have judged in each service
+# Orders that must have run from start to end in the slow phase (4 clients run about 8), so
+# that check 2 has durations to judge against the floor.
+MIN_SLOW = 2
 
 LEVELS = {"debug", "info", "warning", "error", "critical"}
 TIME_MARGIN = 300.0  # seconds a line's time may be off the run's (a wrong zone is hours off)
@@ -421,30 +423,29 @@ def test_2_every_line_is_json_with_the_fields(scenario: Scenario) -> None:
     # finds in a service (the ones it cannot find are check 1's failure, not this one's).
     judged: Counter[str] = Counter()
     slow_judged: Counter[str] = Counter()
+    slow = [p for p in scenario.answered() if scenario.slow(p)]
+    if len(slow) < MIN_SLOW:
+        errors.append(
+            f"only {len(slow)} orders ran from start to end while inventory answered late; "
+            f"expected at least {MIN_SLOW} to judge duration_ms (was the machine very busy?)"
+        )
     for placed in scenario.answered():
         rid = scenario.request_id(placed)
-        slow = scenario.slow(placed)
+        late = scenario.slow(placed)
         for service in LEARNER:
             found = scenario.logs[service].by_id.get(rid or "")
             if not found:
                 continue
             judged[service] += 1
-            slow_judged[service] += slow
+            slow_judged[service] += late
             endings = [x for x in found if x.says_how_it_ended] or found
-            verdicts = [(ending_problems(x, placed, slow), x) for x in endings]
+            verdicts = [(ending_problems(x, placed, late), x) for x in endings]
             problems, best = min(verdicts, key=lambda v: len(v[0]))
             if problems:
                 errors.append(
                     f"{possessive(service)} lines for {placed.describe()}: none says how it "
                     f"ended; the closest has {'; '.join(problems)}: {best.shown()}"
                 )
-    for service in LEARNER:
-        if judged[service] and slow_judged[service] < MIN_SLOW_JUDGED:
-            errors.append(
-                f"only {slow_judged[service]} orders ran while inventory answered late and "
-                f"had lines in {service}; expected at least {MIN_SLOW_JUDGED} to judge "
-                "duration_ms"
-            )
     result = CheckResult(
         "every line is JSON with the fields",
         "every line of the gateway and of orders one JSON object with time (ISO 8601 with "
