@@ -22,7 +22,7 @@ WITHIN = 20.0
 def test_prometheus_runs_in_a_container_and_leaves_with_the_run(
     docker_client: Any, docker_images: Images
 ) -> None:
-    install_prometheus(build=False)
+    install_prometheus()
     with LabEnvironment(load_lab(FIXTURE_LABS / "metered"), seed=5, backend_name="docker") as env:
         assert env.run is not None
         run_id = env.run.id

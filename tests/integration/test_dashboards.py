@@ -59,7 +59,7 @@ Run = tuple[dict[str, Any], LabEnvironment]
 def dashboard_run(request: pytest.FixtureRequest) -> Iterator[Run]:
     dashboard = json.loads(Path(request.param).read_text())
     slug = _lab_of(dashboard)
-    install_prometheus(build=False)
+    install_prometheus()
     with LabEnvironment(find_lab(slug), solution=True, seed=1) as env:
         env.prometheus.wait_scraped(timeout=SCRAPED_WITHIN)  # rate() needs samples before
         TRAFFIC[slug](env)

@@ -29,7 +29,7 @@ WITHIN = 15.0  # seconds: scrapes and evaluations every 0.5 s, on a loaded machi
 
 @pytest.fixture(scope="module")
 def env() -> Iterator[LabEnvironment]:
-    install_prometheus(build=False)
+    install_prometheus()
     with LabEnvironment(load_lab(METERED), seed=1) as running:
         yield running
 
@@ -133,7 +133,7 @@ groups:
 
 
 def test_promtool_says_at_which_minutes_an_alert_fired(tmp_path: Path) -> None:
-    program = install_prometheus(build=False)
+    program = install_prometheus()
     rules = tmp_path / "rules.yml"
     rules.write_text(ALERT_RULES)
     traffic = [
