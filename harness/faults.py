@@ -341,20 +341,7 @@ class Faults:
             yield point
 
     @contextmanager
-    def crash_after_ack(
-        self, service: str, nth: int = 1, method: str | None = None, path: str = "/"
-    ) -> Iterator[CrashPoint]:
-        """Crash `service` (Python, uvicorn) right after it sent its `nth` 2xx answer, from
-        now, to `method` (any if None) on a path starting with `path`: the client has the
-        acknowledgement, and nothing the service meant to do after answering happens. Used
-        like `crash_after_commit`."""
-        with self._crash_point(service, nth, "acks", (method, path)) as point:
-            yield point
-
-    @contextmanager
-    def _crash_point(
-        self, service: str, nth: int, kind: str, route: tuple[str | None, str] = (None, "/")
-    ) -> Iterator[CrashPoint]:
+    def _crash_point(self, service: str, nth: int, kind: str) -> Iterator[CrashPoint]:
         self._service(service)
         assert self.env.run is not None
         point = CrashPoint(
@@ -364,7 +351,6 @@ class Faults:
             died=lambda: self.env.backend.handle(service).exit_code() is not None,
             clock=self.clock,
             kind=kind,
-            route=route,
         )
         event = self.timeline.open(point.description, self.clock)
         point.arm()

@@ -4,10 +4,7 @@ A kill at a moment rarely lands in the microseconds between two commits; a crash
 every run. For Python services that use sqlite3: right after the service's Nth database commit
 counted from arming (`site/sitecustomize.py`, put on every service's path by the environment,
 armed through a file named by `$CHAOSLAB_CRASHPOINT`). Harness-owned services crash on their
-Nth request on a route through an HTTP fault rule instead (`Faults.http(crash=...)`). A
-Python service served by uvicorn can also crash right after its Nth acknowledgement (the last
-byte of a 2xx answer on a route sent): what a service that answers before its write is
-durable loses, every run.
+Nth request on a route through an HTTP fault rule instead (`Faults.http(crash=...)`).
 
 Power loss (`durability.py`, `site/chaoslab_durability.py`): what a power cut would leave of
 the files a Python service writes, so that a check can tell a flush from an fsync.
@@ -66,7 +63,6 @@ def _ordinal(n: int) -> str:
 EVENTS = {
     "commits": "database commit",  # sqlite3: a commit that changed rows
     "truncates": "emptying of a file with data (open for writing without append)",
-    "acks": "acknowledgement",  # uvicorn: the last byte of a 2xx answer sent
 }
 
 
@@ -86,7 +82,6 @@ class CrashPoint:
         died: Callable[[], bool],
         clock: Callable[[], float] = time.monotonic,
         kind: str = "commits",
-        route: tuple[str | None, str] = (None, "/"),
     ) -> None:
         if nth < 1:
             raise ValueError(f"nth must be 1 or more, not {nth}")
@@ -95,7 +90,6 @@ class CrashPoint:
         self.service = service
         self.nth = nth
         self.kind = kind
-        self.route = route  # for acks: the method (None: any) and path prefix answered
         self._file = arm_file(run_dir, service)
         self._fired_file = self._file.with_name(self._file.name + ".fired")
         self._died = died
@@ -103,18 +97,12 @@ class CrashPoint:
 
     @property
     def description(self) -> str:
-        what = f"{_ordinal(self.nth)} {EVENTS[self.kind]}"
-        if self.kind == "acks":
-            method, path = self.route
-            what += f" (2xx answer to {method or 'any request'} {path}*)"
-        return f"{self.service} crashes right after its {what}"
+        return f"{self.service} crashes right after its {_ordinal(self.nth)} {EVENTS[self.kind]}"
 
     def arm(self) -> None:
         self._file.parent.mkdir(parents=True, exist_ok=True)
         self._fired_file.unlink(missing_ok=True)
-        spec: dict[str, object] = {"id": uuid.uuid4().hex, f"after_{self.kind}": self.nth}
-        if self.kind == "acks":
-            spec["method"], spec["path"] = self.route
+        spec = {"id": uuid.uuid4().hex, f"after_{self.kind}": self.nth}
         scratch = self._file.with_suffix(".tmp")
         scratch.write_text(json.dumps(spec))
         os.replace(scratch, self._file)  # the service never reads half a file

@@ -124,30 +124,3 @@ def test_a_service_dies_right_after_it_empties_a_file_to_rewrite_it(env: LabEnvi
     assert answer is not None
     assert answer.json()["count"] == 8
     assert "right after its 1st emptying of a file" in faults.timeline.events[0].description
-
-
-def call_back(env: LabEnvironment, method: str = "GET") -> httpx.Response | None:
-    try:
-        return httpx.request(method, f"{env.url('back')}/ping", timeout=5)
-    except httpx.TransportError:
-        return None
-
-
-def test_a_service_dies_right_after_its_nth_acknowledgement(env: LabEnvironment) -> None:
-    faults = Faults(env)
-    with faults.crash_after_ack("back", nth=2, method="GET", path="/ping") as point:
-        first, other, second = call_back(env), call_back(env, "POST"), call_back(env)
-        # The second GET is answered (the client has its acknowledgement), then back dies.
-        assert first is not None
-        assert first.status_code == 200
-        assert other is not None  # a POST is not on the armed route: not counted
-        assert second is not None
-        assert second.status_code == 200
-        assert point.wait(timeout=5)
-        assert env.backend.handle("back").exit_code() is not None
-        assert second.json()["count"] == back_count(env)  # it answered, and did no more
-    assert env.backend.handle("back").exit_code() is None  # restarted on exit
-    again = call_back(env)
-    assert again is not None
-    assert again.status_code == 200  # not armed any more
-    assert "2nd acknowledgement (2xx answer to GET /ping*)" in faults.timeline.events[0].description

@@ -1,9 +1,8 @@
 """chaoslab crash points, inside a lab's Python service (put on its path by the harness).
 
 A crash at a moment in time rarely lands where it matters; this one lands at a point in the
-service's own execution: right after its Nth database commit that changed rows, or right after
-it sent its Nth acknowledgement (a 2xx answer, on a route the harness names), counted from the
-moment the harness armed it. The harness arms it by writing the JSON file named by
+service's own execution: right after its Nth database commit that changed rows, counted from
+the moment the harness armed it. The harness arms it by writing the JSON file named by
 $CHAOSLAB_CRASHPOINT ({"id": ..., "after_commits": N}); the service renames it to `.fired`
 and dies at once (no finally blocks, no atexit: like kill -9) when the point is reached.
 
@@ -17,7 +16,6 @@ import json
 import os
 import sqlite3
 import sys
-from typing import Any
 
 _ARM_FILE = os.environ.get("CHAOSLAB_CRASHPOINT", "")
 _counts: dict[str, int] = {}
@@ -41,63 +39,6 @@ def _after(connection: "sqlite3.Connection") -> None:
         return
     connection._chaoslab_seen = changes  # type: ignore[attr-defined]
     reached("commits", "database commit")
-
-
-def _acknowledged(scope: dict, status: int) -> None:  # type: ignore[type-arg]
-    """uvicorn sent the last byte of an answer: one more acknowledgement if it is a 2xx on
-    the armed route (`method`, `path` prefix)."""
-    if not 200 <= status < 300 or not _ARM_FILE or not os.path.exists(_ARM_FILE):
-        return
-    spec = _armed()
-    if spec is None or "after_acks" not in spec:
-        return
-    method, path = scope.get("method", ""), scope.get("path", "")
-    if spec.get("method") and spec["method"] != method:
-        return
-    if not path.startswith(str(spec.get("path") or "/")):
-        return
-    reached("acks", f"answering {status} to {method} {path}")
-
-
-def _watch_answers(cycle: "Any") -> None:
-    """Wrap a uvicorn protocol's RequestResponseCycle.send: the answer's bytes are in the
-    socket when the wrapped send returns, so a crash then still delivers them."""
-    send = cycle.send
-
-    async def watched(self, message):  # type: ignore[no-untyped-def]
-        if message.get("type") == "http.response.start":
-            self._chaoslab_status = message.get("status", 0)
-        await send(self, message)
-        if message.get("type") == "http.response.body" and not message.get("more_body", False):
-            _acknowledged(self.scope, getattr(self, "_chaoslab_status", 0))
-
-    cycle.send = watched
-
-
-class _AnswerWatcher:
-    """An import hook: uvicorn's HTTP protocols get `_watch_answers` as they load (importing
-    uvicorn here would cost every service its import time)."""
-
-    MODULES = ("uvicorn.protocols.http.h11_impl", "uvicorn.protocols.http.httptools_impl")
-
-    def find_spec(self, name, path=None, target=None):  # type: ignore[no-untyped-def]
-        if name not in self.MODULES:
-            return None
-        import importlib.machinery  # noqa: PLC0415
-
-        spec = importlib.machinery.PathFinder.find_spec(name, path)
-        if spec is None or spec.loader is None:
-            return spec
-        load = spec.loader.exec_module
-
-        def exec_module(module):  # type: ignore[no-untyped-def]
-            load(module)
-            cycle = getattr(module, "RequestResponseCycle", None)
-            if cycle is not None:
-                _watch_answers(cycle)
-
-        spec.loader.exec_module = exec_module  # type: ignore[method-assign]
-        return spec
 
 
 def reached(kind: str, what: str) -> None:
@@ -185,7 +126,6 @@ def _watched_connect(*args, **kwargs):  # type: ignore[no-untyped-def]
 if _ARM_FILE:
     sqlite3.connect = _watched_connect
     sqlite3.dbapi2.connect = _watched_connect
-    sys.meta_path.insert(0, _AnswerWatcher())
 
 if os.environ.get("CHAOSLAB_DURABILITY"):
     import chaoslab_durability  # type: ignore[import-not-found]  # noqa: F401
