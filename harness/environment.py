@@ -71,7 +71,6 @@ class LabEnvironment:
     _proxy_ports: dict[Link, int] = field(default_factory=dict)
     http_faulted: set[str] = field(default_factory=set)  # services with HTTP fault rules
     _prometheus: PrometheusClient | None = None
-    _prometheus_url: str | None = None
     _prometheus_program_used: Prometheus | None = None
     # Rule files `promtool check rules` refused (lab-relative path -> its words): the run's
     # Prometheus goes without them, and a check reports them.
@@ -157,7 +156,6 @@ class LabEnvironment:
         if self._prometheus is not None:  # the server itself stops with the backend
             self._prometheus.close()
             self._prometheus = None
-            self._prometheus_url = None
         if self._backend is not None:
             self._backend.close()
             self._backend = None
@@ -195,7 +193,7 @@ class LabEnvironment:
 
     @property
     def prometheus_url(self) -> str | None:
-        return self._prometheus_url
+        return self._prometheus.url if self._prometheus is not None else None
 
     @property
     def prometheus_program(self) -> Prometheus | None:
@@ -325,9 +323,9 @@ class LabEnvironment:
             else:  # left out: Prometheus would refuse to start, and the checks say why
                 self.rule_problems[rel] = problem
         (folder / "prometheus.yml").write_text(render(spec, targets, rules, self.run.id))
-        self._prometheus_url = self.backend.start_prometheus(program, folder, port)
+        url = self.backend.start_prometheus(program, folder, port)
         self._prometheus_program_used = program
-        self._prometheus = PrometheusClient(self._prometheus_url)
+        self._prometheus = PrometheusClient(url)
 
     def _prepare_workdir(self, run: Run) -> Path:
         if not self.solution and self.variant is None:
