@@ -6,7 +6,7 @@ chaoslab hint LAB             the next hint
 chaoslab logs LAB             the services' logs of the last run
 chaoslab up LAB / down        keep a lab running to explore it by hand; stop it
 chaoslab doctor               what is installed, what is missing, and how to fix it
-chaoslab setup                build or find toxiproxy-server, porcupine and Prometheus
+chaoslab setup                build or find toxiproxy-server, porcupine, Prometheus and Jaeger
 
 Exit codes: 0 every check passed, 1 a check failed, 2 the lab or the command could not run,
 128 + N when signal N stopped it (130 Ctrl-C, 143 SIGTERM).
@@ -673,6 +673,11 @@ def _cmd_up(args: argparse.Namespace) -> int:
                 print(f"  promtool       {env.prometheus_program.promtool}")
             for rel, problem in env.rule_problems.items():
                 print(f"  rules          {rel} left out, promtool refuses it: {problem}")
+        if env.jaeger_url is not None:
+            print(
+                f"  jaeger         {env.jaeger_url}  (query API: /api/traces?service=..., "
+                "/api/traces/<trace id>; no UI in a build from source)"
+            )
         print(f"  logs           {env.run.dir / 'logs' if env.run else '-'}")
         print(by_hand(env.toxiproxy.base_url, lab.links[0].name if lab.links else "PROXY"))
         print("Ctrl-C here, or 'chaoslab down' from another terminal, stops it.", flush=True)
@@ -790,6 +795,19 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     except ChaoslabError as exc:
         problems += 1
         print(f"prometheus  BROKEN: {exc}")
+    from harness.tracing import find_jaeger  # noqa: PLC0415
+
+    try:
+        jaeger = find_jaeger()
+        print(
+            f"jaeger      {jaeger.binary}"
+            if jaeger is not None
+            else "jaeger      not here yet ('chaoslab setup' builds it, as does the first lab "
+            "that needs it)"
+        )
+    except ChaoslabError as exc:
+        problems += 1
+        print(f"jaeger      BROKEN: {exc}")
     print(f"docker      {_docker_status()}")
     print(f"cache       {cache_root()}")
     return 1 if problems else 0
@@ -822,7 +840,16 @@ def _cmd_setup(args: argparse.Namespace) -> int:
     if cli is not None:
         print(f"toxiproxy-cli (to break a running lab by hand) ready: {cli}")
     _setup_prometheus(build=args.prometheus)
+    _setup_jaeger()
     return 0
+
+
+def _setup_jaeger() -> None:
+    """Jaeger, the trace backend: found, or built from its Go module (about 4 minutes on 2
+    cores, once per machine), so that no lab stops for it on a training day."""
+    from harness.tracing import install_jaeger  # noqa: PLC0415
+
+    print(f"jaeger ready: {install_jaeger().binary}")
 
 
 def _setup_prometheus(*, build: bool) -> None:

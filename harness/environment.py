@@ -39,6 +39,9 @@ from harness.runs import Run
 from harness.signals import signals_deferred
 from harness.tools import cache_root
 from harness.toxiproxy import ToxiproxyClient
+from harness.tracing import Jaeger, JaegerClient, find_jaeger, install_jaeger
+from harness.tracing.config import render as render_jaeger
+from harness.tracing.config import service_env as tracing_env
 from harness.variants import overlay
 
 
@@ -50,6 +53,7 @@ class Timings:
     proxies: float = 0.0
     services: float = 0.0
     prometheus: float = 0.0
+    jaeger: float = 0.0
     total: float = 0.0
 
 
@@ -72,6 +76,8 @@ class LabEnvironment:
     http_faulted: set[str] = field(default_factory=set)  # services with HTTP fault rules
     _prometheus: PrometheusClient | None = None
     _prometheus_program_used: Prometheus | None = None
+    _jaeger: JaegerClient | None = None
+    _otlp_port: int = 0
     # Rule files `promtool check rules` refused (lab-relative path -> its words): the run's
     # Prometheus goes without them, and a check reports them.
     rule_problems: dict[str, str] = field(default_factory=dict)
@@ -103,13 +109,16 @@ class LabEnvironment:
     def _start(self) -> Self:
         begin = time.monotonic()
         program = self._prometheus_program()
+        jaeger = self._jaeger_program()
         # The factory first: importing a backend registers its reaper, which Run.create runs.
         factory = backend_factory(self.backend_name)
         self.run = Run.create()
         self.workdir = self._prepare_workdir(self.run)
         services = list(self.lab.services)
-        extra = 1 if program is not None else 0  # Prometheus's, chosen with the others
+        # Prometheus's port and Jaeger's two (OTLP in, query out), chosen with the others.
+        extra = (1 if program is not None else 0) + (2 if jaeger is not None else 0)
         ports = free_ports(len(services) + len(self.lab.links) + extra)
+        spare = ports[len(services) + len(self.lab.links) :]
         self._service_ports = dict(zip(services, ports, strict=False))
         links_end = len(services) + len(self.lab.links)
         self._proxy_ports = dict(zip(self.lab.links, ports[len(services) : links_end], strict=True))
@@ -118,8 +127,12 @@ class LabEnvironment:
             # First: Prometheus scrapes nothing for its first 5 s (its target discovery sends
             # updates at most every 5 s), so that wait runs while everything else starts.
             mark = time.monotonic()
-            self._start_prometheus(program, ports[-1])
+            self._start_prometheus(program, spare.pop())
             self.timings.prometheus = time.monotonic() - mark
+        if jaeger is not None:
+            mark = time.monotonic()
+            self._start_jaeger(jaeger, spare.pop(), spare.pop())
+            self.timings.jaeger = time.monotonic() - mark
         # A container backend publishes on the host the proxy ports the checks use.
         published = [port for link, port in self._proxy_ports.items() if link.source == CHECKS]
         self._toxiproxy = self._backend.start_toxiproxy(self.seed, published)
@@ -156,6 +169,9 @@ class LabEnvironment:
         if self._prometheus is not None:  # the server itself stops with the backend
             self._prometheus.close()
             self._prometheus = None
+        if self._jaeger is not None:  # so does Jaeger
+            self._jaeger.close()
+            self._jaeger = None
         if self._backend is not None:
             self._backend.close()
             self._backend = None
@@ -199,6 +215,17 @@ class LabEnvironment:
     def prometheus_program(self) -> Prometheus | None:
         """The Prometheus release the run uses, with its promtool (None without one)."""
         return self._prometheus_program_used if self._prometheus is not None else None
+
+    @property
+    def jaeger(self) -> JaegerClient:
+        """The run's Jaeger (a lab with a `[tracing]` table has one)."""
+        if self._jaeger is None:
+            raise RuntimeError(f"lab '{self.lab.slug}' runs no Jaeger (see its lab.toml)")
+        return self._jaeger
+
+    @property
+    def jaeger_url(self) -> str | None:
+        return self._jaeger.url if self._jaeger is not None else None
 
     def url(self, service: str) -> str:
         """How the checks reach `service`: through the `checks -> service` proxy."""
@@ -257,6 +284,9 @@ class LabEnvironment:
         for link in self.lab.links_from(service):
             address = self.backend.proxy_address(self._proxy_ports[link], from_checks=False)
             env[f"{env_name(link.target)}_URL"] = f"http://{address}"
+        if self.lab.tracing is not None and service in self.lab.tracing.services:
+            address = self.backend.otlp_address(self._otlp_port)
+            env.update(tracing_env(service, f"http://{address}"))
         env.update(spec.env)
         # Python services get the crash-point hook on their path (inert until a check arms it).
         env.update(service_env(self.run.dir, service, spec.env.get("PYTHONPATH", "")))
@@ -296,6 +326,24 @@ class LabEnvironment:
             print("chaoslab: fetching Prometheus, once for this machine...", file=sys.stderr)
             found = install_prometheus()
         return found
+
+    def _jaeger_program(self) -> Jaeger | None:
+        """The Jaeger this lab needs, built (once per machine) before anything starts."""
+        if self.lab.tracing is None:
+            return None
+        return find_jaeger() or install_jaeger()
+
+    def _start_jaeger(self, program: Jaeger, otlp_port: int, query_port: int) -> None:
+        """Its configuration in the run's folder, then the server, started by the backend."""
+        assert self.run is not None
+        folder = self.run.dir / "jaeger"
+        folder.mkdir(parents=True, exist_ok=True)
+        config = folder / "config.yaml"
+        config.write_text(render_jaeger(self.backend.listen_host, otlp_port, query_port))
+        self._otlp_port = otlp_port
+        self._jaeger = JaegerClient(
+            self.backend.start_jaeger(program, config, otlp_port, query_port)
+        )
 
     def _start_prometheus(self, program: Prometheus, port: int) -> None:
         """Its folder (configuration, the rule files promtool accepts, storage), then the

@@ -52,6 +52,7 @@ SERVICE_REQUIREMENTS = (
     "tenacity",
     "prometheus-client",
     "opentelemetry-sdk",
+    "opentelemetry-exporter-otlp-proto-http",
 )
 IMAGE_LABEL = "chaoslab.image"
 DOCKER_DIR = PROJECT_ROOT / "docker"
@@ -75,6 +76,7 @@ Progress = Callable[[str], None]
 COMPOSE_BASE = "chaoslab-base:local"
 COMPOSE_TOXIPROXY = "chaoslab-toxiproxy:local"
 COMPOSE_PROMETHEUS = "chaoslab-prometheus:local"
+COMPOSE_JAEGER = "chaoslab-jaeger:local"
 
 
 def say(message: str) -> None:
@@ -510,6 +512,28 @@ def ensure_prometheus_image(client: Any, base: str, progress: Progress = say) ->
     return tag
 
 
+def ensure_jaeger_image(client: Any, progress: Progress = say) -> str | None:
+    """Jaeger alone in an image (a static binary), for docker-compose.yml (the docker backend
+    mounts the binary instead); None where no Jaeger is at hand."""
+    from harness.tracing import find_jaeger  # noqa: PLC0415
+
+    found = find_jaeger()
+    if found is None:
+        return None
+    dockerfile = DOCKER_DIR / "jaeger.Dockerfile"
+    stat = found.binary.stat()
+    tag = "chaoslab-jaeger:" + digest(_read(dockerfile), str(stat.st_size), str(stat.st_mtime_ns))
+    if _exists(client, tag):
+        return tag
+    progress(f"building {tag} from {found.binary} ...")
+    with tempfile.TemporaryDirectory(prefix="chaoslab-image-") as tmp:
+        context = Path(tmp)
+        shutil.copy2(found.binary, context / "jaeger")
+        shutil.copy2(dockerfile, context / "Dockerfile")
+        _build(client, context, tag, {})
+    return tag
+
+
 def main() -> int:
     """Build both images now (setup, CI): prints what was built and how long it took."""
     from harness.backends.docker import connect  # noqa: PLC0415 - one way to reach the engine
@@ -519,9 +543,12 @@ def main() -> int:
         with contextlib.closing(connect(timeout=600)) as client:
             images = ensure_images(client)
             prometheus = ensure_prometheus_image(client, images.base)
+            jaeger = ensure_jaeger_image(client)
             aliases = [(images.base, COMPOSE_BASE), (images.toxiproxy, COMPOSE_TOXIPROXY)]
             if prometheus is not None:
                 aliases.append((prometheus, COMPOSE_PROMETHEUS))
+            if jaeger is not None:
+                aliases.append((jaeger, COMPOSE_JAEGER))
             for ref, alias in aliases:
                 name, _, tag = alias.partition(":")
                 client.images.get(ref).tag(name, tag)  # the stable names docker-compose.yml uses
@@ -532,6 +559,8 @@ def main() -> int:
     print(f"toxiproxy: {images.toxiproxy} (also {COMPOSE_TOXIPROXY})")
     if prometheus is not None:
         print(f"prometheus: {prometheus} (also {COMPOSE_PROMETHEUS})")
+    if jaeger is not None:
+        print(f"jaeger: {jaeger} (also {COMPOSE_JAEGER})")
     print(f"ready in {time.monotonic() - started:.1f} s")
     return 0
 

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from harness._errors import LabDefinitionError, UnknownLabError
 from harness.metrics.config import MetricsSpec
+from harness.tracing.config import TracingSpec
 
 MANIFEST = "lab.toml"
 CHECKS = "checks"  # the pseudo-service the lab's checks run in
@@ -82,6 +83,8 @@ class Lab:
     points: Mapping[str, int] = field(default_factory=dict)
     # `[prometheus]`: the lab needs a Prometheus per run, scraping these services.
     metrics: MetricsSpec | None = None
+    # `[tracing]`: the lab needs a Jaeger per run, receiving these services' spans.
+    tracing: TracingSpec | None = None
 
     @property
     def manifest(self) -> Path:
@@ -247,7 +250,7 @@ def load_lab(root: Path | str) -> Lab:
 
 
 def _parse(root: Path, path: Path, data: dict[str, Any]) -> Lab:
-    _only(path, None, data, {"lab", "services", "links", "checks", "prometheus"})
+    _only(path, None, data, {"lab", "services", "links", "checks", "prometheus", "tracing"})
     meta = _table(path, "lab", data.get("lab"))
     _only(path, "lab", meta, {"title", "chapter", "order", "learner_files", "hints"})
     title = _str(path, "lab.title", meta.get("title"))
@@ -279,6 +282,7 @@ def _parse(root: Path, path: Path, data: dict[str, Any]) -> Lab:
     starter_fails = _strs(path, "checks.starter_fails", checks.get("starter_fails", []))
     points = _points(path, checks.get("points", {}))
     metrics = _metrics(root, path, data.get("prometheus"), services)
+    tracing = _tracing(path, data.get("tracing"), services)
     return Lab(
         slug=root.name,
         root=root,
@@ -292,6 +296,7 @@ def _parse(root: Path, path: Path, data: dict[str, Any]) -> Lab:
         starter_fails=starter_fails,
         points=points,
         metrics=metrics,
+        tracing=tracing,
     )
 
 
@@ -354,6 +359,28 @@ def _metrics(
             path, "prometheus.path", f"'{metrics_path}' is not a path", "start with /"
         )
     return MetricsSpec(float(interval), rules, metrics_path, scrape)
+
+
+def _tracing(path: Path, raw: object, services: Mapping[str, ServiceSpec]) -> TracingSpec | None:
+    """`[tracing] services = ["gateway", "orders"]`: the services that export spans."""
+    if raw is None:
+        return None
+    table = _table(path, "tracing", raw)
+    _only(path, "tracing", table, {"services"})
+    names = _strs(path, "tracing.services", table.get("services"))
+    for name in names:
+        if name not in services:
+            raise LabDefinitionError(
+                path,
+                "tracing.services",
+                f"'{name}' is not one of the lab's services ({', '.join(services)})",
+                "name services that export spans",
+            )
+    if not names:
+        raise LabDefinitionError(
+            path, "tracing.services", "no service sends spans", 'write services = ["<service>"]'
+        )
+    return TracingSpec(names)
 
 
 def _services(path: Path, table: dict[str, Any]) -> dict[str, ServiceSpec]:

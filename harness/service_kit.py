@@ -25,7 +25,14 @@ from typing import Any, NoReturn
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 CONTROL = "/_chaoslab"
-RECORDED_HEADERS = ("idempotency-key", "retry-after", "x-request-id", "x-client", "authorization")
+RECORDED_HEADERS = (
+    "idempotency-key",
+    "retry-after",
+    "x-request-id",
+    "x-client",
+    "authorization",
+    "traceparent",
+)
 
 
 @dataclass

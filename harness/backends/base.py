@@ -9,6 +9,7 @@ from typing import Protocol
 from harness.lab import ServiceSpec
 from harness.metrics.program import Prometheus
 from harness.toxiproxy import ToxiproxyClient
+from harness.tracing.program import Jaeger
 
 
 class ServiceHandle(Protocol):
@@ -57,6 +58,13 @@ class Backend(Protocol):
 
     def scrape_address(self, service: str, port: int) -> str:
         """host:port at which the run's Prometheus reaches `service` (never through a proxy)."""
+
+    def start_jaeger(self, program: Jaeger, config: Path, otlp_port: int, query_port: int) -> str:
+        """Start the run's Jaeger with the configuration file `config` (OTLP in on `otlp_port`,
+        its query API on `query_port`, which the checks reach); its query URL, once ready."""
+
+    def otlp_address(self, otlp_port: int) -> str:
+        """host:port at which a service sends its spans to the run's Jaeger."""
 
     def start_service(self, spec: ServiceSpec, env: Mapping[str, str], port: int) -> ServiceHandle:
         """Start a service (not waiting for readiness)."""

@@ -42,6 +42,8 @@ from harness.processes import stamp
 from harness.runs import OWNER_ENV, RUN_ENV, Owner, Run, reap_stale, register_reaper
 from harness.signals import signals_deferred
 from harness.toxiproxy import ToxiproxyClient
+from harness.tracing import server as jaeger_server
+from harness.tracing.program import Jaeger
 
 RUN_LABEL = "chaoslab.run"
 SERVICE_LABEL = "chaoslab.service"
@@ -49,6 +51,7 @@ USER_LABEL = "chaoslab.user"  # the engine may be shared: reap only this user's 
 OWNER_LABEL = "chaoslab.owner"  # the harness process, exactly: reap only what is provably dead
 TOXIPROXY = "toxiproxy"  # the Toxiproxy container's name on the run network
 PROMETHEUS = "prometheus"  # the Prometheus container's name, for a lab that has one
+JAEGER = "jaeger"  # the Jaeger container's name, for a lab that has traces
 TOXIPROXY_API_PORT = 8474
 PUBLISHED_ENV = "CHAOSLAB_DOCKER_PUBLISHED"
 CONTAINER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -165,6 +168,7 @@ class DockerBackend:
         self._services: dict[str, ContainerService] = {}
         self._toxiproxy: Any = None
         self._prometheus: Any = None
+        self._jaeger: Any = None
         self._toxiproxy_address = ""
         self._published: set[int] = set()
         self._watchdog: subprocess.Popen[bytes] | None = None
@@ -270,6 +274,41 @@ class DockerBackend:
 
     def scrape_address(self, service: str, port: int) -> str:
         return f"{service}:{port}"  # on the run network, as Toxiproxy reaches it
+
+    # -- Jaeger --------------------------------------------------------------------------------
+    def start_jaeger(self, program: Jaeger, config: Path, otlp_port: int, query_port: int) -> str:
+        """Jaeger as a container named `jaeger` on the run network, in the base image (the
+        binary and the run's folder mounted read-only at the same paths as on the host), its
+        query API published on 127.0.0.1 at `query_port`."""
+        assert self.images is not None
+        binaries = str(program.binary.parent)
+        self._jaeger = self._create_container(
+            JAEGER,
+            self.images.base,
+            jaeger_server.command(program, config),
+            ports={f"{query_port}/tcp": (HOST, query_port)},
+            volumes={
+                str(config.parent): {"bind": str(config.parent), "mode": "ro"},
+                binaries: {"bind": binaries, "mode": "ro"},
+            },
+            user=f"{os.getuid()}:{os.getgid()}",
+            init=True,
+        )
+        _start(self._jaeger, JAEGER)
+        container = self._jaeger
+
+        def gone() -> str | None:
+            container.reload()
+            if container.status in ("created", "running"):
+                return None
+            return f"its container is {container.status}; its last lines:\n{_logs(container, 10)}"
+
+        url = f"http://{HOST}:{query_port}"
+        jaeger_server.wait_ready(url, gone)
+        return url
+
+    def otlp_address(self, otlp_port: int) -> str:
+        return f"{JAEGER}:{otlp_port}"  # on the run network
 
     def proxy_address(self, port: int, *, from_checks: bool) -> str:
         if not from_checks:
@@ -385,6 +424,7 @@ class DockerBackend:
             self._services.clear()
             self._toxiproxy = None
             self._prometheus = None
+            self._jaeger = None
             if self._watchdog is not None:
                 if removed:
                     self._watchdog.kill()  # its work is done; closing its pipe would wake it
@@ -445,6 +485,8 @@ class DockerBackend:
             named.append((TOXIPROXY, self._toxiproxy))
         if self._prometheus is not None:
             named.append((PROMETHEUS, self._prometheus))
+        if self._jaeger is not None:
+            named.append((JAEGER, self._jaeger))
         for name, container in named:
             with contextlib.suppress(Exception):  # a container already gone has no logs to keep
                 (logs / f"{name}.log").write_text(_logs(container))

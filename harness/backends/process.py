@@ -15,6 +15,8 @@ from harness.ports import HOST
 from harness.processes import ChildProcess
 from harness.runs import Run
 from harness.toxiproxy import ToxiproxyClient, ToxiproxyServer
+from harness.tracing.program import Jaeger
+from harness.tracing.server import JaegerServer
 
 STOP_GRACE = 1.0  # seconds the services of a run get to exit on SIGTERM, together
 
@@ -59,6 +61,7 @@ class ProcessBackend:
         self._services: dict[str, ProcessService] = {}
         self._toxiproxy: ToxiproxyServer | None = None
         self._prometheus: PrometheusServer | None = None
+        self._jaeger: JaegerServer | None = None
 
     def start_toxiproxy(self, seed: int, published: Sequence[int] = ()) -> ToxiproxyClient:
         server = ToxiproxyServer(self.run.id, self.run.dir / "logs" / "toxiproxy.log", seed)
@@ -77,6 +80,14 @@ class ProcessBackend:
 
     def scrape_address(self, service: str, port: int) -> str:
         return f"{HOST}:{port}"
+
+    def start_jaeger(self, program: Jaeger, config: Path, otlp_port: int, query_port: int) -> str:
+        server = JaegerServer(program, self.run.id, config, self.run.dir / "logs" / "jaeger.log")
+        self._jaeger = server
+        return server.start(query_port)
+
+    def otlp_address(self, otlp_port: int) -> str:
+        return f"{HOST}:{otlp_port}"
 
     def proxy_address(self, port: int, *, from_checks: bool) -> str:
         return f"{HOST}:{port}"
@@ -125,6 +136,9 @@ class ProcessBackend:
         if self._prometheus is not None:
             self._prometheus.stop()
             self._prometheus = None
+        if self._jaeger is not None:
+            self._jaeger.stop()
+            self._jaeger = None
         # All at once: each service takes a few hundred ms to shut down, and they need not
         # wait for one another. SIGTERM to every group, one shared grace, then SIGKILL.
         services = list(self._services.values())

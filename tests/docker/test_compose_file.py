@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from harness.compose import FIRST_PROMETHEUS_PORT
+from harness.compose import FIRST_JAEGER_PORT, FIRST_PROMETHEUS_PORT, proxy_port
 from harness.images import Images
 from harness.lab import catalogue
 from tests.conftest import ROOT
@@ -138,5 +138,45 @@ def test_an_observability_profile_has_its_prometheus_scraping_the_lab(
         assert targets[0]["labels"]["job"] == "checkout"
         groups = httpx.get(f"{api}/rules", timeout=5).json()["data"]["groups"]
         assert [r["name"] for g in groups for r in g["rules"]] == ["CheckoutErrorBudgetBurn"]
+    finally:
+        compose("--profile", slug, "down", "-v", "--remove-orphans", project=project, env=env)
+
+
+def test_a_tracing_profile_has_its_jaeger_receiving_the_labs_spans(
+    docker_images: Images,
+) -> None:
+    subprocess.run([sys.executable, "-m", "harness.images"], check=True, capture_output=True)
+    slug = "tracing"
+    labs = catalogue(ROOT / "labs")
+    index = [lab.slug for lab in labs].index(slug)
+    port = FIRST_JAEGER_PORT + index
+    gateway = next(
+        proxy_port(index, j)
+        for j, link in enumerate(next(lab for lab in labs if lab.slug == slug).links)
+        if link.source == "checks"
+    )
+    if busy(port) or busy(gateway):
+        pytest.skip(f"port {port} or {gateway} is taken (a Compose profile of {slug} running?)")
+    project = f"chaoslab-test-jaeger-{os.getpid()}"
+    env = {**os.environ, "CHAOSLAB_BASE_IMAGE": docker_images.base}
+    try:
+        up = compose("--profile", slug, "up", "-d", project=project, env=env)
+        assert up.returncode == 0, up.stdout + up.stderr
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                placed = httpx.post(
+                    f"http://127.0.0.1:{gateway}/orders",
+                    json={"order": "o-1", "sku": "sku-1", "qty": 1},
+                    timeout=5,
+                )
+                # The lab's folder as it is (the starter): each service's spans still arrive.
+                found = httpx.get(f"http://127.0.0.1:{port}/api/services", timeout=2).json()
+                if placed.status_code == 201 and {"gateway", "inventory"} <= set(found["data"]):
+                    break
+            except (httpx.HTTPError, KeyError, TypeError, ValueError):
+                pass
+            assert time.monotonic() < deadline, "no span of an order reached Jaeger"
+            time.sleep(0.5)
     finally:
         compose("--profile", slug, "down", "-v", "--remove-orphans", project=project, env=env)

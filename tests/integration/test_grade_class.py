@@ -143,8 +143,11 @@ def test_the_workflow_grades_a_class_into_one_csv(grader: Path, tmp_path: Path) 
         check=False,
     )
     assert gathered.returncode == 0, gathered.stderr
-    rows = {row["submission"]: row for row in csv.DictReader(table.open())}
-    assert set(rows) == {"class/alice", "class/bob", "class/carol"}
+    # One row per repository and lab (the fixture catalogue has other labs, which no
+    # submission holds): the ping rows say what each one earned.
+    table_rows = list(csv.DictReader(table.open()))
+    assert {row["submission"] for row in table_rows} == {"class/alice", "class/bob", "class/carol"}
+    rows = {row["submission"]: row for row in table_rows if row["lab"] == "ping"}
     assert (rows["class/alice"]["status"], rows["class/alice"]["points"]) == ("pass", "3")
     assert (rows["class/bob"]["status"], rows["class/bob"]["points"]) == ("fail", "2")
     assert rows["class/carol"]["status"] == "error"

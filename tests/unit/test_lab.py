@@ -17,6 +17,7 @@ from harness.lab import (
     scan,
 )
 from harness.metrics.config import MetricsSpec
+from harness.tracing.config import TracingSpec
 
 LAB = """\
 [lab]
@@ -107,6 +108,13 @@ def test_prometheus_table_names_what_to_scrape_how_often_and_the_rules(write_lab
 
 def test_a_lab_without_a_prometheus_table_needs_none(write_lab):
     assert load_lab(write_lab(manifest())).metrics is None
+
+
+def test_tracing_table_names_the_services_that_send_spans(write_lab):
+    lab = load_lab(write_lab(manifest(checks=CHECKS + '[tracing]\nservices = ["payments"]\n')))
+
+    assert lab.tracing == TracingSpec(("payments",))
+    assert load_lab(write_lab(manifest())).tracing is None
 
 
 def test_services_get_command_readiness_and_env(write_lab):
@@ -238,7 +246,7 @@ INVALID = [
         'colour = "blue"\n' + manifest(),
         "colour",
         "unknown key",
-        "remove it (allowed: checks, lab, links, prometheus, services)",
+        "remove it (allowed: checks, lab, links, prometheus, services, tracing)",
     ),
     _case(
         "unknown-key-in-lab",
@@ -404,6 +412,27 @@ INVALID = [
         "prometheus.scrape",
         "'shop' is not one of the lab's services (payments, ledger-db)",
         "name services that serve metrics",
+    ),
+    _case(
+        "tracing-of-no-such-service",
+        manifest(checks=CHECKS + '[tracing]\nservices = ["shop"]\n'),
+        "tracing.services",
+        "'shop' is not one of the lab's services (payments, ledger-db)",
+        "name services that export spans",
+    ),
+    _case(
+        "tracing-of-nothing",
+        manifest(checks=CHECKS + "[tracing]\nservices = []\n"),
+        "tracing.services",
+        "no service sends spans",
+        'services = ["<service>"]',
+    ),
+    _case(
+        "tracing-unknown-key",
+        manifest(checks=CHECKS + '[tracing]\nservices = ["payments"]\nsampler = 1\n'),
+        "tracing.sampler",
+        "unknown key",
+        "remove it (allowed: services)",
     ),
     _case(
         "prometheus-scrapes-nothing",
