@@ -32,6 +32,7 @@ from harness.faults import HttpControl
 from harness.lab import CHECKS, Lab, Link, env_name
 from harness.metrics import Prometheus, PrometheusClient, find_prometheus, install_prometheus
 from harness.metrics.config import render
+from harness.metrics.harness_exporter import HarnessExporter
 from harness.metrics.program import check_rules
 from harness.ports import free_ports
 from harness.readiness import wait_ready
@@ -77,6 +78,8 @@ class LabEnvironment:
     _prometheus: PrometheusClient | None = None
     _prometheus_program_used: Prometheus | None = None
     _jaeger: JaegerClient | None = None
+    # The harness's own metrics (faults on, what the clients saw), for a run with Prometheus.
+    harness_metrics: HarnessExporter | None = None
     _otlp_port: int = 0
     # Rule files `promtool check rules` refused (lab-relative path -> its words): the run's
     # Prometheus goes without them, and a check reports them.
@@ -115,8 +118,9 @@ class LabEnvironment:
         self.run = Run.create()
         self.workdir = self._prepare_workdir(self.run)
         services = list(self.lab.services)
-        # Prometheus's port and Jaeger's two (OTLP in, query out), chosen with the others.
-        extra = (1 if program is not None else 0) + (2 if jaeger is not None else 0)
+        # Prometheus's port and the harness's metrics', and Jaeger's two (OTLP in, query out),
+        # chosen with the others.
+        extra = (2 if program is not None else 0) + (2 if jaeger is not None else 0)
         ports = free_ports(len(services) + len(self.lab.links) + extra)
         spare = ports[len(services) + len(self.lab.links) :]
         self._service_ports = dict(zip(services, ports, strict=False))
@@ -127,7 +131,7 @@ class LabEnvironment:
             # First: Prometheus scrapes nothing for its first 5 s (its target discovery sends
             # updates at most every 5 s), so that wait runs while everything else starts.
             mark = time.monotonic()
-            self._start_prometheus(program, spare.pop())
+            self._start_prometheus(program, spare.pop(), spare.pop())
             self.timings.prometheus = time.monotonic() - mark
         if jaeger is not None:
             mark = time.monotonic()
@@ -169,6 +173,9 @@ class LabEnvironment:
         if self._prometheus is not None:  # the server itself stops with the backend
             self._prometheus.close()
             self._prometheus = None
+        if self.harness_metrics is not None:
+            self.harness_metrics.stop()
+            self.harness_metrics = None
         if self._jaeger is not None:  # so does Jaeger
             self._jaeger.close()
             self._jaeger = None
@@ -345,9 +352,10 @@ class LabEnvironment:
             self.backend.start_jaeger(program, config, otlp_port, query_port)
         )
 
-    def _start_prometheus(self, program: Prometheus, port: int) -> None:
+    def _start_prometheus(self, program: Prometheus, port: int, harness_port: int) -> None:
         """Its folder (configuration, the rule files promtool accepts, storage), then the
-        server, started by the backend (a child process, or a container on the run network)."""
+        server, started by the backend (a child process, or a container on the run network).
+        The harness's own metrics go beside the services', where the backend lets them."""
         spec = self.lab.metrics
         assert spec is not None
         assert self.run is not None
@@ -370,10 +378,24 @@ class LabEnvironment:
                 rules.append(copy)
             else:  # left out: Prometheus would refuse to start, and the checks say why
                 self.rule_problems[rel] = problem
-        (folder / "prometheus.yml").write_text(render(spec, targets, rules, self.run.id))
+        harness = self._start_harness_metrics(harness_port)
+        config = render(spec, targets, rules, self.run.id, harness)
+        (folder / "prometheus.yml").write_text(config)
         url = self.backend.start_prometheus(program, folder, port)
         self._prometheus_program_used = program
         self._prometheus = PrometheusClient(url)
+
+    def _start_harness_metrics(self, port: int) -> str | None:
+        """Serve the harness's metrics where the run's Prometheus can scrape them; their
+        address, or None where it cannot reach this machine."""
+        host = self.backend.harness_address()
+        if host is None:
+            return None
+        by_port = {
+            port_: link.target for link, port_ in self._proxy_ports.items() if link.source == CHECKS
+        }
+        self.harness_metrics = HarnessExporter(self.lab.slug, by_port).start(host, port)
+        return f"{host}:{port}"
 
     def _prepare_workdir(self, run: Run) -> Path:
         if not self.solution and self.variant is None:

@@ -475,7 +475,14 @@ class _Heal:
                 self._heal()
             self.event.end = self.faults.clock()
             raise
+        self._show(active=True)
         return self.event
+
+    def _show(self, *, active: bool) -> None:
+        """On the harness's own metrics, for the dashboards (a run with Prometheus)."""
+        exporter = getattr(self.faults.env, "harness_metrics", None)
+        if exporter is not None:
+            exporter.fault(self.description, active)
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object
@@ -490,6 +497,7 @@ class _Heal:
         finally:
             if self.event is not None and self.event.end is None:
                 self.event.end = self.faults.clock()
+                self._show(active=False)
 
     def __str__(self) -> str:
         return self.description

@@ -70,3 +70,13 @@ def is_open(port: int, host: str = HOST, timeout: float = 0.2) -> bool:
     with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=timeout):
         return True
     return False
+
+
+def is_local_address(host: str) -> bool:
+    """Whether `host` is an address of this machine (one a server here can listen on)."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.bind((host, 0))
+    except OSError:
+        return False
+    return True

@@ -23,7 +23,7 @@ from harness.checkers import CheckFailed, take_passed
 from harness.environment import LabEnvironment, logs_dir
 from harness.faults import Faults
 from harness.lab import MANIFEST, Lab, load_lab
-from harness.metrics.panels import capture, dashboard_for
+from harness.metrics.panels import HARNESS, capture, dashboard_for
 from harness.traffic import Traffic
 from harness.variants import resolve_variant
 
@@ -133,13 +133,14 @@ class LabFactory:
 def _draw_dashboard(env: LabEnvironment) -> None:
     """The lab's dashboard panels from its Prometheus, into the run's record (for the HTML
     report), before Prometheus stops with the run; a bonus, never a failure."""
-    dashboard = dashboard_for(env.lab.slug)
-    if dashboard is None or env.prometheus_url is None or env.lab.metrics is None:
+    if env.prometheus_url is None or env.lab.metrics is None:
         return
-    began = recording.began_wall()
+    # The lab's own panels, then the harness's (the faults, what the clients saw).
+    dashboards = [d for d in (dashboard_for(env.lab.slug), dashboard_for(HARNESS)) if d]
+    began, now, step = recording.began_wall(), time.time(), env.lab.metrics.interval
     with contextlib.suppress(Exception):
         recording.track_panels(
-            capture(env.prometheus, dashboard, began, time.time(), began, env.lab.metrics.interval)
+            [p for d in dashboards for p in capture(env.prometheus, d, began, now, began, step)]
         )
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 
 from harness.history import History, Operation, Status
+from harness.metrics.harness_exporter import observed_transport
 
 
 class OpRecorder:
@@ -122,7 +123,7 @@ class TrafficRun:
             id=number,
             rng=random.Random(f"{seed}:{number}"),
             history=self.history,
-            http=httpx.Client(timeout=timeout, trust_env=False),
+            http=httpx.Client(timeout=timeout, trust_env=False, transport=observed_transport()),
             stop=self._stop,
         )
 

@@ -66,6 +66,10 @@ class Backend(Protocol):
     def otlp_address(self, otlp_port: int) -> str:
         """host:port at which a service sends its spans to the run's Jaeger."""
 
+    def harness_address(self) -> str | None:
+        """The address of this machine at which the run's Prometheus reaches a server of the
+        harness (its own metrics), or None where it cannot."""
+
     def start_service(self, spec: ServiceSpec, env: Mapping[str, str], port: int) -> ServiceHandle:
         """Start a service (not waiting for readiness)."""
 

@@ -37,7 +37,7 @@ from harness.images import Images, ensure_images
 from harness.lab import ServiceSpec
 from harness.metrics.program import Prometheus
 from harness.metrics.server import command, wait_ready
-from harness.ports import HOST, is_open
+from harness.ports import HOST, is_local_address, is_open
 from harness.processes import stamp
 from harness.runs import OWNER_ENV, RUN_ENV, Owner, Run, reap_stale, register_reaper
 from harness.signals import signals_deferred
@@ -309,6 +309,16 @@ class DockerBackend:
 
     def otlp_address(self, otlp_port: int) -> str:
         return f"{JAEGER}:{otlp_port}"  # on the run network
+
+    def harness_address(self) -> str | None:
+        """The run network's gateway: this machine, as the containers on it see it (None when
+        the engine runs elsewhere, where nothing of ours could listen on it)."""
+        try:
+            network = self._client.networks.get(self.network_name)
+            gateway = network.attrs["IPAM"]["Config"][0]["Gateway"]
+        except Exception:  # an engine without IPAM details: no harness metrics, nothing worse
+            return None
+        return str(gateway) if gateway and is_local_address(str(gateway)) else None
 
     def proxy_address(self, port: int, *, from_checks: bool) -> str:
         if not from_checks:

@@ -89,6 +89,9 @@ class ProcessBackend:
     def otlp_address(self, otlp_port: int) -> str:
         return f"{HOST}:{otlp_port}"
 
+    def harness_address(self) -> str | None:
+        return HOST
+
     def proxy_address(self, port: int, *, from_checks: bool) -> str:
         return f"{HOST}:{port}"
 

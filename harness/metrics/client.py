@@ -130,6 +130,24 @@ class PrometheusClient:
         )
         return data
 
+    def wait_scraped_after(
+        self, moment: float, job: str | None = None, timeout: float = 10.0
+    ) -> None:
+        """Until every target (or `job`'s) was scraped successfully after `moment` (wall-clock
+        seconds): from then on, every query sees what happened before it."""
+        selector = f'{{job="{job}"}}' if job else ""
+        deadline = time.monotonic() + timeout
+        while True:
+            # timestamp() of a plain selector is the scrape's time (of an expression, the query's)
+            last = self.value(f"min(timestamp(up{selector}))")
+            if last is not None and last > moment and self.value(f"min(up{selector})") == 1.0:
+                return
+            if time.monotonic() > deadline:
+                raise PrometheusError(
+                    f"Prometheus did not scrape {job or 'every target'} within {timeout:.0f} s"
+                )
+            time.sleep(0.1)
+
     def wait_scraped(self, timeout: float = 10.0) -> None:
         """Until every target has been scraped successfully once."""
         deadline = time.monotonic() + timeout

@@ -24,10 +24,15 @@ class MetricsSpec:
 
 
 def render(
-    spec: MetricsSpec, targets: Mapping[str, str], rule_files: list[Path], run_id: str
+    spec: MetricsSpec,
+    targets: Mapping[str, str],
+    rule_files: list[Path],
+    run_id: str,
+    harness: str | None = None,
 ) -> str:
-    """prometheus.yml for `targets` (service -> host:port). JSON is valid YAML, and writing it
-    with json.dumps leaves nothing to quote by hand."""
+    """prometheus.yml for `targets` (service -> host:port), and the harness's own metrics at
+    `harness` (host:port) as job `chaoslab`, if given. JSON is valid YAML, and writing it with
+    json.dumps leaves nothing to quote by hand."""
     interval = _duration(spec.interval)
     config = {
         "global": {
@@ -48,6 +53,15 @@ def render(
             for service, address in sorted(targets.items())
         ],
     }
+    if harness is not None:
+        # Its metrics carry their own `service` label (the service a client called): kept.
+        config["scrape_configs"].append(  # type: ignore[attr-defined]
+            {
+                "job_name": "chaoslab",
+                "honor_labels": True,
+                "static_configs": [{"targets": [harness]}],
+            }
+        )
     return json.dumps(config, indent=2) + "\n"
 
 

@@ -16,6 +16,9 @@ MAX_POINTS = 300  # per series: a run of seconds at a quarter-second step, or a 
 _LEGEND = re.compile(r"\{\{\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*\}\}")
 
 
+HARNESS = "chaoslab-harness"  # dashboards/chaoslab-harness.json: the harness's own panels
+
+
 def dashboard_for(slug: str, root: Path = PROJECT_ROOT) -> Path | None:
     path = root / "dashboards" / f"{slug}.json"
     return path if path.is_file() else None

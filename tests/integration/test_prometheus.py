@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from harness import LabEnvironment, html_report, load_lab
+from harness import Client, LabEnvironment, html_report, load_lab
 from harness.metrics import PrometheusError, install_prometheus
 from harness.metrics.panels import capture
 from harness.metrics.rule_tests import Segment, firing_minutes
@@ -43,8 +43,9 @@ def eventually(probe: object, what: str) -> None:
 
 def test_scrapes_the_services_directly(env: LabEnvironment) -> None:
     env.prometheus.wait_scraped(timeout=WITHIN)
-    (target,) = env.prometheus.targets()
-    assert target["labels"]["job"] == "shop"
+    targets = {t["labels"]["job"]: t for t in env.prometheus.targets()}
+    assert set(targets) == {"shop", "chaoslab"}  # the lab's service, and the harness's metrics
+    target = targets["shop"]
     assert target["labels"]["service"] == "shop"
     # Directly: a fault on the checks' link to the shop must not blind the monitoring.
     assert target["scrapeUrl"] == f"{env.direct_url('shop')}/metrics"
@@ -60,6 +61,42 @@ def test_counts_what_the_service_counted(env: LabEnvironment) -> None:
     series = env.prometheus.query_range("shop_sales_total", time.time() - 30, time.time(), step=0.5)
     assert [s.labels["service"] for s in series] == ["shop"]
     assert series[0].points[-1][1] == 5.0
+
+
+def test_the_harness_shows_its_faults_and_what_its_clients_saw(env: LabEnvironment) -> None:
+    from harness import Faults, Traffic
+
+    def buy(client: Client) -> None:
+        with client.op("buy", None) as op:
+            answer = client.http.post(f"{env.url('shop')}/buy")
+            op.ok(answer.status_code)
+        client.sleep(0.02)
+
+    faults = Faults(env)
+    shop_2xx = 'service="shop",outcome="2xx"'
+    with Traffic(seed=1).start(buy, clients=2) as run:
+        with faults.latency("checks -> shop", 50):
+            eventually(
+                lambda: env.prometheus.value("max(chaoslab_fault_active)") == 1.0,
+                "the fault on in Prometheus",
+            )
+        run.stop()
+    eventually(
+        lambda: env.prometheus.value("max(chaoslab_fault_active)") == 0.0, "the fault healed"
+    )
+    (fault,) = env.prometheus.series("chaoslab_fault_active", time.time() - 60, time.time())
+    assert fault["fault"] == "latency 50 ms on checks -> shop (downstream)"
+    assert fault["lab"] == "metered"
+    eventually(
+        lambda: (env.prometheus.value(f"sum(chaoslab_requests_total{{{shop_2xx}}})") or 0) >= 4,
+        "the clients' requests counted, by the service they called",
+    )
+    slow = env.prometheus.value(
+        'sum(chaoslab_request_duration_seconds_bucket{service="shop",le="+Inf"})'
+        ' - sum(chaoslab_request_duration_seconds_bucket{service="shop",le="0.05"})'
+    )
+    assert slow is not None
+    assert slow >= 1  # the 50 ms latency shows in what the clients waited
 
 
 def test_evaluates_the_labs_rules(env: LabEnvironment) -> None:

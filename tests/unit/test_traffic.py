@@ -211,7 +211,11 @@ def test_each_client_gets_its_own_http_client_closed_at_the_end(fake_http):
 
     assert len(fake_http.instances) == 2
     assert all(http.closed for http in fake_http.instances)
-    assert all(http.options == {"timeout": 1.5, "trust_env": False} for http in fake_http.instances)
+    for http in fake_http.instances:
+        transport = http.options.pop("transport")
+        assert http.options == {"timeout": 1.5, "trust_env": False}
+        # Under each client, the transport that shows what it saw on the harness's metrics.
+        assert type(transport).__name__ == "_ObservedTransport"
 
 
 def test_runs_of_one_traffic_share_its_history():

@@ -45,7 +45,7 @@ from harness import (
     expect,
     percentile,
 )
-from harness.metrics import Prometheus
+from harness.metrics import Prometheus, PrometheusError
 from harness.metrics.rule_tests import Segment, firing_minutes
 from harness.metrics.rule_tests import Traffic as RouteTraffic
 
@@ -203,14 +203,11 @@ def shop(url: str, orders_seen: list[str], lock: threading.Lock) -> Callable[[Cl
 def scraped_after(env: LabEnvironment, moment: float, limit: float = 10.0) -> float:
     """Wait until Prometheus has scraped checkout successfully after `moment` (wall-clock
     seconds); a time from which every query sees all the traffic."""
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        # timestamp() of a plain selector is the scrape's time (of an expression, the query's)
-        last = env.prometheus.value('timestamp(up{job="checkout"})')
-        if last is not None and last > moment and env.prometheus.value('up{job="checkout"}'):
-            return time.time()
-        time.sleep(0.1)
-    pytest.fail(f"Prometheus did not scrape checkout within {limit:.0f} s of the last request")
+    try:
+        env.prometheus.wait_scraped_after(moment, job="checkout", timeout=limit)
+    except PrometheusError:
+        pytest.fail(f"Prometheus did not scrape checkout within {limit:.0f} s of the last request")
+    return time.time()
 
 
 @pytest.fixture(scope="module")
