@@ -28,9 +28,14 @@ def test_prometheus_runs_in_a_container_and_leaves_with_the_run(
         run_id = env.run.id
         for _ in range(3):
             httpx.post(f"{env.url('shop')}/buy", timeout=10).raise_for_status()
-        env.prometheus.wait_scraped(timeout=WITHIN)
-        (target,) = env.prometheus.targets()
-        assert target["scrapeUrl"] == f"http://shop:{env._service_ports['shop']}/metrics"
+        env.prometheus.wait_scraped(timeout=WITHIN)  # every target: the harness's too
+        targets = {t["labels"]["job"]: t for t in env.prometheus.targets()}
+        assert set(targets) == {"shop", "chaoslab"}
+        shop = env._service_ports["shop"]
+        assert targets["shop"]["scrapeUrl"] == f"http://shop:{shop}/metrics"
+        # The harness's metrics, on the run network's gateway: this machine, seen from there.
+        assert env.harness_metrics is not None
+        assert targets["chaoslab"]["health"] == "up"
         deadline = time.monotonic() + WITHIN
         while env.prometheus.value('shop_sales_total{status="ok"}') != 3.0:
             assert time.monotonic() < deadline, "the sales never reached Prometheus"
