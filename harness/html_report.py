@@ -153,6 +153,66 @@ def _panels_html(record: dict[str, Any]) -> str:
     )
 
 
+NBSP = "\u00a0"  # an indent plotly keeps (it strips leading spaces)
+
+
+def _waterfall(trace: dict[str, Any]) -> go.Figure:
+    """One trace: a bar per span, from its start to its end, indented by depth; red: ERROR."""
+    rows = trace.get("spans", [])
+    labels = [
+        f"{NBSP * 3 * row['depth']}{row['service']} {row['kind']}: {row['name']}"
+        + (f" ({row['status']})" if row.get("status") else "")
+        for row in rows
+    ]
+    fig = go.Figure(
+        go.Bar(
+            y=list(range(len(rows))),
+            x=[max(row["duration_ms"], 0.2) for row in rows],
+            base=[row["start_ms"] for row in rows],
+            orientation="h",
+            marker_color=["#c62828" if row["error"] else "#1565c0" for row in rows],
+            text=[f"{row['duration_ms']:.1f} ms" for row in rows],
+            textposition="outside",
+            hovertext=labels,
+            hoverinfo="text+x",
+        )
+    )
+    fig.update_layout(
+        title={
+            "text": html.escape(f"{trace.get('why', '')}: trace {trace.get('trace_id', '')}"),
+            "font": {"size": 14},
+        },
+        xaxis_title="milliseconds from the trace's first span",
+        yaxis={
+            "tickmode": "array",
+            "tickvals": list(range(len(rows))),
+            "ticktext": [html.escape(label) for label in labels],
+            "autorange": "reversed",
+        },
+        height=90 + 28 * len(rows),
+        template="plotly_white",
+        margin={"t": 50, "r": 90, "l": 330, "b": 50},
+        showlegend=False,
+    )
+    return fig
+
+
+def _traces_html(record: dict[str, Any]) -> str:
+    traces = record.get("traces", [])
+    if not traces:
+        return ""
+    figures = "".join(
+        _waterfall(trace).to_html(include_plotlyjs=False, full_html=False, div_id=f"trace-{i}")
+        for i, trace in enumerate(traces)
+    )
+    return (
+        "<h2>Traces</h2><p>A few of this run's traces, from its Jaeger: each bar a span, from "
+        "its start to its end, under the span it is a child of; red: the span says ERROR. A "
+        "gap between a CLIENT span and its callee's SERVER span is time on the network.</p>"
+        f'<div id="traces">{figures}</div>'
+    )
+
+
 def _until(end: float | None) -> str:
     return "the end" if end is None else f"{end:.2f} s"
 
@@ -209,6 +269,7 @@ pre {{ white-space: pre-wrap; font-size: 0.9em; }}
 {f"<pre>{html.escape(setup)}</pre>" if setup else ""}
 {plot}
 {_panels_html(record)}
+{_traces_html(record)}
 <h2>The checks</h2>
 {"".join(stories)}
 <h2>Faults ({len(record.get("faults", []))})</h2><ul id="faults">{faults}</ul>

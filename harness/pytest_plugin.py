@@ -24,6 +24,7 @@ from harness.environment import LabEnvironment, logs_dir
 from harness.faults import Faults
 from harness.lab import MANIFEST, Lab, load_lab
 from harness.metrics.panels import HARNESS, capture, dashboard_for
+from harness.tracing import waterfall
 from harness.traffic import Traffic
 from harness.variants import resolve_variant
 
@@ -124,6 +125,7 @@ class LabFactory:
     def close(self) -> None:
         for env in self._running.values():
             _draw_dashboard(env)
+            _keep_traces(env)
             env.stop()  # keeps the run's logs, in logs_dir(slug)
             with contextlib.suppress(OSError):  # the report is a bonus, never a failure
                 recording.write(logs_dir(env.lab.slug))
@@ -141,6 +143,18 @@ def _draw_dashboard(env: LabEnvironment) -> None:
     with contextlib.suppress(Exception):
         recording.track_panels(
             [p for d in dashboards for p in capture(env.prometheus, d, began, now, began, step)]
+        )
+
+
+def _keep_traces(env: LabEnvironment) -> None:
+    """A few of the run's traces, as waterfalls for the HTML report, before Jaeger stops with
+    the run; a bonus, never a failure."""
+    if env.jaeger_url is None or env.lab.tracing is None:
+        return
+    with contextlib.suppress(Exception):
+        found = env.jaeger.traces_of(env.lab.tracing.services, since=recording.began_wall())
+        recording.track_traces(
+            [waterfall.record(why, t) for why, t in waterfall.pick(found.values())]
         )
 
 

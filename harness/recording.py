@@ -23,6 +23,7 @@ _lock = threading.Lock()
 _histories: list[History] = []
 _timelines: list[Timeline] = []
 _panels: list[dict[str, Any]] = []  # a dashboard's panels, drawn from the run's Prometheus
+_traces: list[dict[str, Any]] = []  # a few traces from the run's Jaeger, as waterfalls
 _began = time.monotonic()
 
 
@@ -41,6 +42,11 @@ def track_panels(panels: list[dict[str, Any]]) -> None:
         _panels.extend(panels)
 
 
+def track_traces(traces: list[dict[str, Any]]) -> None:
+    with _lock:
+        _traces.extend(traces)
+
+
 def began_wall() -> float:
     """When the run's checks began, in wall-clock seconds (Prometheus's clock)."""
     return time.time() - (time.monotonic() - _began)
@@ -53,6 +59,7 @@ def begin() -> None:
         _histories.clear()
         _timelines.clear()
         _panels.clear()
+        _traces.clear()
         _began = time.monotonic()
 
 
@@ -83,12 +90,13 @@ def snapshot() -> dict[str, Any]:
         for e in list(timeline.events)
     ]
     with _lock:
-        panels = list(_panels)
+        panels, traces = list(_panels), list(_traces)
     return {
         "began_wall": began_wall(),
         "ops": ops,
         "faults": faults,
         "panels": panels,
+        "traces": traces,
     }
 
 
