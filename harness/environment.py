@@ -394,7 +394,12 @@ class LabEnvironment:
         by_port = {
             port_: link.target for link, port_ in self._proxy_ports.items() if link.source == CHECKS
         }
-        self.harness_metrics = HarnessExporter(self.lab.slug, by_port).start(host, port)
+        try:
+            self.harness_metrics = HarnessExporter(self.lab.slug, by_port).start(host, port)
+        except OSError as exc:  # taken since it was chosen: start again on other ports
+            raise PortInUse(
+                f"the harness's metrics could not listen on {port}: {exc}", port
+            ) from exc
         return f"{host}:{port}"
 
     def _prepare_workdir(self, run: Run) -> Path:

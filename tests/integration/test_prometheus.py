@@ -241,3 +241,23 @@ def test_a_dashboards_panels_are_drawn_from_the_run(env: LabEnvironment, tmp_pat
     assert 'id="panel-1"' in page
     assert "<h2>Metrics</h2>" in page
     assert "parse error" in page
+
+
+def test_a_taken_harness_metrics_port_starts_the_run_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from harness.metrics import harness_exporter
+
+    real_start = harness_exporter.HarnessExporter.start
+    tries = []
+
+    def taken_once(self: harness_exporter.HarnessExporter, host: str, port: int):  # type: ignore[no-untyped-def]
+        tries.append(port)
+        if len(tries) == 1:
+            raise OSError(98, "Address already in use")
+        return real_start(self, host, port)
+
+    monkeypatch.setattr(harness_exporter.HarnessExporter, "start", taken_once)
+    with LabEnvironment(load_lab(METERED), seed=4) as running:
+        assert running.harness_metrics is not None
+    assert len(tries) == 2  # the whole start again, on new ports
