@@ -362,3 +362,17 @@ def test_a_copied_lab_is_named_by_its_folder_in_the_hints(tmp_path: Path) -> Non
     assert result.returncode == 1
     assert f"'chaoslab hint {copy}'" in result.stdout
     assert chaoslab("hint", str(copy)).returncode == 0
+
+
+def test_setup_builds_jaeger_only_for_a_catalogue_with_traces(tmp_path: Path) -> None:
+    """Every grading job of an exported repository runs setup: a catalogue without a lab that
+    sends traces must not pay minutes for a Jaeger it never starts."""
+    plain = tmp_path / "labs"
+    shutil.copytree(FIXTURE_LABS / "ping", plain / "ping")
+    without = chaoslab("setup", CHAOSLAB_LABS=str(plain))
+    assert without.returncode == 0, without.stderr
+    assert "jaeger: no lab here sends traces; not built" in without.stdout
+
+    with_traces = chaoslab("setup", CHAOSLAB_LABS=str(FIXTURE_LABS))  # `traced` sends traces
+    assert with_traces.returncode == 0, with_traces.stderr
+    assert "jaeger ready:" in with_traces.stdout
