@@ -14,7 +14,7 @@ import urllib.request
 from collections.abc import Callable
 from typing import Protocol
 
-from harness._errors import PortInUse, ServiceNotReady
+from harness._errors import PortInUse, RunError, ServiceNotReady
 from harness.lab import Readiness
 
 
@@ -164,3 +164,22 @@ def _explain(target: ReadinessTarget, problem: str, tail: str | None = None) -> 
             "service must listen on $HOST:$PORT."
         )
     return f"service '{target.name}' {problem}.\n  Last log lines:\n{indented}\n  Hint: {hint}"
+
+
+def wait_answering(
+    what: str,
+    url: str,
+    answers: Callable[[], bool],
+    gone: Callable[[], str | None],
+    timeout: float,
+) -> None:
+    """Until a companion of the run (Prometheus, Jaeger) `answers()` at `url`; a RunError if
+    `gone()` says why it never will, or after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not answers():
+        why = gone()
+        if why is not None or time.monotonic() > deadline:
+            raise RunError(
+                f"{what} did not start at {url}: {why or f'no answer within {timeout:.0f} s'}"
+            )
+        time.sleep(0.05)

@@ -5,7 +5,6 @@ command in a container (harness.backends.docker)."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from harness.metrics.client import PrometheusClient
 from harness.metrics.program import Prometheus
 from harness.ports import HOST, free_ports, listener_is
 from harness.processes import ChildProcess
+from harness.readiness import wait_answering
 
 START_WITHIN = 20.0  # seconds for Prometheus to answer /-/ready
 
@@ -35,16 +35,8 @@ def wait_ready(url: str, gone: Callable[[], str | None], timeout: float = START_
     """Until Prometheus at `url` is ready; a RunError if `gone()` says why it never will be,
     or after `timeout`."""
     client = PrometheusClient(url)
-    deadline = time.monotonic() + timeout
     try:
-        while not client.ready():
-            why = gone()
-            if why is not None or time.monotonic() > deadline:
-                raise RunError(
-                    f"Prometheus did not start at {url}: "
-                    f"{why or f'not ready within {timeout:.0f} s'}"
-                )
-            time.sleep(0.05)
+        wait_answering("Prometheus", url, client.ready, gone, timeout)
     finally:
         client.close()
 

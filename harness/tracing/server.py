@@ -4,13 +4,13 @@ run. The docker backend runs the same command in a container (harness.backends.d
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 from harness._errors import RunError
 from harness.ports import HOST, listener_is
 from harness.processes import ChildProcess
+from harness.readiness import wait_answering
 from harness.tracing.client import JaegerClient
 from harness.tracing.program import Jaeger
 
@@ -25,16 +25,8 @@ def wait_ready(url: str, gone: Callable[[], str | None], timeout: float = START_
     """Until Jaeger's query API at `url` answers; a RunError if `gone()` says why it never
     will, or after `timeout`."""
     client = JaegerClient(url)
-    deadline = time.monotonic() + timeout
     try:
-        while not client.ready():
-            why = gone()
-            if why is not None or time.monotonic() > deadline:
-                raise RunError(
-                    f"Jaeger did not start at {url}: "
-                    f"{why or f'its query API did not answer within {timeout:.0f} s'}"
-                )
-            time.sleep(0.05)
+        wait_answering("Jaeger", url, client.ready, gone, timeout)
     finally:
         client.close()
 

@@ -4,6 +4,7 @@ query API, and it is gone with the run."""
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 
 from harness import LabEnvironment, load_lab
 from harness.tracing import Trace, install_jaeger
-from tests.conftest import FIXTURE_LABS
+from tests.conftest import FIXTURE_LABS, chaoslab_command, child_env
 
 pytestmark = pytest.mark.integration
 
@@ -113,3 +114,26 @@ def _processes_running(argument: str) -> list[str]:
         except OSError:
             continue  # gone meanwhile
     return found
+
+
+def test_a_jaeger_that_cannot_start_is_a_clear_error_not_a_traceback(tmp_path: Path) -> None:
+    broken = tmp_path / "jaeger"
+    broken.write_text(
+        "#!/bin/sh\n"
+        '[ "$1" = version ] && { echo \'{"gitVersion":"v0"}\'; exit 0; }\n'
+        "echo 'cannot load the configuration: boom' >&2\nexit 3\n"
+    )
+    broken.chmod(0o755)
+    run = subprocess.run(
+        chaoslab_command("check", str(TRACED)),
+        env=child_env(CHAOSLAB_JAEGER=str(broken)),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 2, run.stdout + run.stderr
+    said = run.stdout + run.stderr
+    assert "Jaeger did not start" in said
+    assert "boom" in said  # its own last words
+    assert "Traceback" not in said
