@@ -11,6 +11,8 @@ import httpx
 
 from harness._errors import RunError
 
+READY_PROBE = 1.0  # seconds one readiness probe waits
+
 
 class PrometheusError(RunError):
     """Prometheus refused a query or did not answer."""
@@ -67,8 +69,10 @@ class PrometheusClient:
         return body["data"]
 
     def ready(self) -> bool:
+        """One short probe: a port that accepts and never answers (another program's) must
+        not hold the start up for a whole query's timeout."""
         try:
-            return self._http.get(f"{self.url}/-/ready").status_code == 200
+            return self._http.get(f"{self.url}/-/ready", timeout=READY_PROBE).status_code == 200
         except httpx.HTTPError:
             return False
 

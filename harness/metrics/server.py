@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from harness._errors import RunError
+from harness._errors import PortInUse, RunError
 from harness.metrics.client import PrometheusClient
 from harness.metrics.program import Prometheus
 from harness.ports import HOST, free_ports, listener_is
@@ -70,12 +70,14 @@ class PrometheusServer:
 
         try:
             wait_ready(self.url, gone)
-        except RunError:
+        except RunError as exc:
             self.stop()
+            if "address already in use" in str(exc).lower():  # taken since it was chosen
+                raise PortInUse(str(exc), self.port) from exc
             raise
         if listener_is(process.pid or 0, self.port) is False:
             self.stop()
-            raise RunError(f"another program answers on Prometheus's port {self.port}")
+            raise PortInUse(f"another program answers on Prometheus's port {self.port}", self.port)
         return self
 
     def stop(self) -> None:

@@ -13,6 +13,8 @@ import httpx
 
 from harness._errors import RunError
 
+READY_PROBE = 1.0  # seconds one readiness probe waits
+
 
 class JaegerError(RunError):
     """Jaeger refused a query or did not answer."""
@@ -125,8 +127,12 @@ class JaegerClient:
             raise JaegerError(f"Jaeger answered {response.request.url} without JSON") from exc
 
     def ready(self) -> bool:
+        """One short probe: a port that accepts and never answers (another program's) must
+        not hold the start up for a whole query's timeout."""
         try:
-            return self._http.get(f"{self.url}/api/services").status_code == 200
+            return (
+                self._http.get(f"{self.url}/api/services", timeout=READY_PROBE).status_code == 200
+            )
         except httpx.HTTPError:
             return False
 

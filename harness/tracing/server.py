@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from harness._errors import RunError
+from harness._errors import PortInUse, RunError
 from harness.ports import HOST, listener_is
 from harness.processes import ChildProcess
 from harness.readiness import wait_answering
@@ -56,12 +56,14 @@ class JaegerServer:
         url = f"http://{HOST}:{query_port}"
         try:
             wait_ready(url, gone)
-        except RunError:
+        except RunError as exc:
             self.stop()
+            if "address already in use" in str(exc).lower():  # taken since it was chosen
+                raise PortInUse(str(exc), query_port) from exc
             raise
         if listener_is(process.pid or 0, query_port) is False:
             self.stop()
-            raise RunError(f"another program answers on Jaeger's port {query_port}")
+            raise PortInUse(f"another program answers on Jaeger's port {query_port}", query_port)
         return url
 
     def stop(self) -> None:

@@ -4,6 +4,7 @@ query API, and it is gone with the run."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -13,6 +14,8 @@ import httpx
 import pytest
 
 from harness import LabEnvironment, load_lab
+from harness._errors import PortInUse
+from harness.ports import free_ports
 from harness.tracing import Trace, install_jaeger
 from tests.conftest import FIXTURE_LABS, chaoslab_command, child_env
 
@@ -137,3 +140,22 @@ def test_a_jaeger_that_cannot_start_is_a_clear_error_not_a_traceback(tmp_path: P
     assert "Jaeger did not start" in said
     assert "boom" in said  # its own last words
     assert "Traceback" not in said
+
+
+def test_a_query_port_taken_meanwhile_is_port_in_use_so_the_run_starts_again(
+    tmp_path: Path,
+) -> None:
+    from harness.tracing.config import render
+    from harness.tracing.server import JaegerServer
+
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        taken = squatter.getsockname()[1]
+        otlp = free_ports(1)[0]
+        config = tmp_path / "config.yaml"
+        config.write_text(render("127.0.0.1", otlp, taken))
+        server = JaegerServer(install_jaeger(), "test-run", config, tmp_path / "jaeger.log")
+        with pytest.raises(PortInUse, match="address already in use"):
+            server.start(taken)
+    server.stop()

@@ -175,7 +175,9 @@ def test_stop_ends_a_background_run_promptly():
             client.sleep(0.005)
 
     run = Traffic(seed=0).start(workload, clients=2)  # no bound given: 60 s at most
-    time.sleep(0.02)
+    deadline = time.monotonic() + 5
+    while len(run.history) < 2 and time.monotonic() < deadline:  # running, on a busy machine too
+        time.sleep(0.01)
     started = time.monotonic()
     history = run.stop()
 
