@@ -1,6 +1,7 @@
-"""Every panel of every dashboard in dashboards/ runs against the real Prometheus of its lab's
-run (the reference solution, under a little traffic): each query parses and returns data. The
-harness's own dashboard runs on a lab with Prometheus, under the harness's traffic and a fault."""
+"""Every panel of every dashboard in dashboards/ runs against the real Prometheus (or Jaeger)
+of its lab's run (the reference solution, under a little traffic and a fault or two): each
+query parses and returns data. The harness's own dashboard runs on a lab with Prometheus, under
+the harness's traffic and a fault."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pytest
 
 from harness import Client, Faults, LabEnvironment, Traffic, find_lab
 from harness.metrics import install_prometheus
+from harness.tracing import install_jaeger
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.integration
@@ -56,9 +58,38 @@ def _harness_traffic(env: LabEnvironment) -> None:
         run.stop()
 
 
+def _tracing_traffic(env: LabEnvironment) -> None:
+    """Orders through the gateway: calm, then slow on orders -> inventory, then inventory
+    failing; until Jaeger holds the traces of all three."""
+    shop = f"{env.url('gateway')}/orders"
+    faults = Faults(env)
+    began = time.time()
+
+    def order(client: Client) -> None:
+        with client.op("order", None) as op:
+            answer = client.http.post(shop, json={"order": "o-1", "sku": "sku-1", "qty": 1})
+            op.ok(answer.status_code)
+        client.sleep(0.02)
+
+    with Traffic(seed=1).start(order, clients=2) as run:
+        time.sleep(0.3)
+        with faults.latency("orders -> inventory", 300):
+            time.sleep(0.7)
+        with faults.http("inventory", status=503, path="/reservations"):
+            time.sleep(0.4)
+        run.stop()
+
+    def failed_and_slow(traces: dict[str, Any]) -> bool:
+        spans = [s for t in traces.values() for s in t.spans]
+        return any(s.is_error for s in spans) and any(s.duration_ms >= 300 for s in spans)
+
+    env.jaeger.settle(["gateway"], since=began, complete=failed_and_slow, timeout=10)
+
+
 TRAFFIC: dict[str, Callable[[LabEnvironment], None]] = {
     "red-metrics": _red_metrics_traffic,
     "harness": _harness_traffic,
+    "tracing": _tracing_traffic,
 }
 HARNESS_RUNS_ON = "red-metrics"  # any lab with a Prometheus
 
@@ -73,12 +104,45 @@ def _lab_of(dashboard: dict[str, Any]) -> str:
     return HARNESS_RUNS_ON if tag == "harness" else tag
 
 
+def _kind(dashboard: dict[str, Any]) -> str:
+    """The data source its panels read: "prometheus" or "jaeger"."""
+    (kind,) = {panel["datasource"]["type"] for panel in dashboard["panels"]}
+    return str(kind)
+
+
 def _queries(dashboard: dict[str, Any]) -> list[tuple[str, str]]:
     return [
         (panel["title"], target["expr"])
         for panel in dashboard["panels"]
         for target in panel.get("targets", [])
+        if "expr" in target
     ]
+
+
+def _searches(dashboard: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    return [
+        (panel["title"], target)
+        for panel in dashboard["panels"]
+        for target in panel.get("targets", [])
+        if target.get("queryType") == "search"
+    ]
+
+
+def _jaeger_params(target: dict[str, Any], since: float) -> dict[str, str]:
+    """A Grafana Jaeger search as Jaeger's query API takes it (tags: logfmt to JSON)."""
+    params = {
+        "service": str(target["service"]),
+        "limit": str(target.get("limit", 20)),
+        "start": str(int(since * 1_000_000)),
+        "end": str(int((time.time() + 60) * 1_000_000)),
+    }
+    for key in ("operation", "minDuration", "maxDuration"):
+        if key in target:
+            params[key] = str(target[key])
+    if target.get("tags"):
+        pairs = dict(pair.split("=", 1) for pair in str(target["tags"]).split())
+        params["tags"] = json.dumps(pairs)
+    return params
 
 
 Run = tuple[dict[str, Any], LabEnvironment]
@@ -88,6 +152,12 @@ Run = tuple[dict[str, Any], LabEnvironment]
 def dashboard_run(request: pytest.FixtureRequest) -> Iterator[Run]:
     dashboard = json.loads(Path(request.param).read_text())
     slug = _lab_of(dashboard)
+    if _kind(dashboard) == "jaeger":
+        install_jaeger()
+        with LabEnvironment(find_lab(slug), solution=True, seed=1) as env:
+            TRAFFIC[_tag_of(dashboard)](env)
+            yield dashboard, env
+        return
     install_prometheus()
     with LabEnvironment(find_lab(slug), solution=True, seed=1) as env:
         env.prometheus.wait_scraped(timeout=SCRAPED_WITHIN)  # rate() needs samples before
@@ -96,14 +166,20 @@ def dashboard_run(request: pytest.FixtureRequest) -> Iterator[Run]:
         yield dashboard, env
 
 
-def test_every_dashboard_belongs_to_a_lab_with_prometheus() -> None:
+def test_every_dashboard_belongs_to_a_lab_with_its_data_source() -> None:
     assert DASHBOARDS, "dashboards/ holds no dashboard"
     for path in DASHBOARDS:
         dashboard = json.loads(path.read_text())
         lab = find_lab(_lab_of(dashboard))
-        assert lab.metrics is not None, f"{path.name}: lab '{lab.slug}' runs no Prometheus"
         assert dashboard["uid"] == f"chaoslab-{_tag_of(dashboard)}"
-        assert _queries(dashboard), f"{path.name} has no query"
+        if _kind(dashboard) == "jaeger":
+            assert lab.tracing is not None, f"{path.name}: lab '{lab.slug}' runs no Jaeger"
+            assert _searches(dashboard), f"{path.name} has no search"
+            for title, target in _searches(dashboard):
+                assert target["service"] in lab.tracing.services, f"{path.name}: {title}"
+        else:
+            assert lab.metrics is not None, f"{path.name}: lab '{lab.slug}' runs no Prometheus"
+            assert _queries(dashboard), f"{path.name} has no query"
 
 
 def test_every_panel_query_parses_and_returns_data(
@@ -111,6 +187,15 @@ def test_every_panel_query_parses_and_returns_data(
 ) -> None:
     dashboard, env = dashboard_run
     empty = []
+    if _kind(dashboard) == "jaeger":
+        for title, target in _searches(dashboard):
+            params = _jaeger_params(target, time.time() - 300)
+            answer = httpx.get(f"{env.jaeger_url}/api/traces", params=params, timeout=10)
+            assert answer.status_code == 200, f"{title}: {answer.text[:300]}"
+            if not answer.json().get("data"):
+                empty.append(f"{title}: {params}")
+        assert not empty, "panels with no data:\n" + "\n".join(empty)
+        return
     for title, expr in _queries(dashboard):
         now = time.time()
         if not env.prometheus.query(expr):
