@@ -45,10 +45,28 @@ def free_ports(count: int) -> list[int]:
 
 def listener_is(pid: int, port: int) -> bool | None:
     """Whether the socket listening on `port` belongs to process `pid` (None: cannot tell)."""
-    try:
-        table = Path("/proc/net/tcp").read_text().splitlines()[1:]
-        fds = os.listdir(f"/proc/{pid}/fd")
-    except OSError:
+    return _listener_among([pid], port)
+
+
+def listener_in_group(pgid: int, port: int) -> bool | None:
+    """Whether the socket listening on `port` belongs to a process of process group `pgid`
+    (a service started by a wrapper listens in a child of it); None: cannot tell."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            # pid (comm) state ppid pgrp ...: comm may hold spaces, so split after its ")"
+            after = stat.read_text().rsplit(")", 1)[1].split()
+            if int(after[2]) == pgid:
+                members.append(int(stat.parent.name))
+    return _listener_among(members, port) if members else None
+
+
+def _listener_among(pids: list[int], port: int) -> bool | None:
+    table = []
+    for name in ("tcp", "tcp6"):  # a service may listen on IPv6 too
+        with contextlib.suppress(OSError):
+            table += Path(f"/proc/net/{name}").read_text().splitlines()[1:]
+    if not table:
         return None
     inodes = set()
     for line in table:
@@ -58,12 +76,19 @@ def listener_is(pid: int, port: int) -> bool | None:
             inodes.add(inode)
     if not inodes:
         return False
-    for fd in fds:
-        with contextlib.suppress(OSError):
-            target = os.readlink(f"/proc/{pid}/fd/{fd}")
-            if target.startswith("socket:[") and target[8:-1] in inodes:
-                return True
-    return False
+    readable = False
+    for pid in pids:
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        readable = True
+        for fd in fds:
+            with contextlib.suppress(OSError):
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+                if target.startswith("socket:[") and target[8:-1] in inodes:
+                    return True
+    return False if readable else None
 
 
 def is_open(port: int, host: str = HOST, timeout: float = 0.2) -> bool:

@@ -74,19 +74,36 @@ def wait_ready(
     Raises ServiceNotReady, or PortInUse when the service's log says its port was taken."""
     start = clock()
     delay = 0.01
+    impostor = False  # another program answered on the service's port
     while True:
         if check(target, readiness):
-            return clock() - start
+            if _answered_by_itself(target):
+                return clock() - start
+            impostor = True  # it fails to bind, says so in its log, and exits: see below
         code = target.exit_code()
         if code is not None:
             raise _not_ready(target, f"exited with code {code} before it was ready")
         if clock() - start > readiness.timeout:
+            if impostor:
+                raise PortInUse(
+                    _explain(
+                        target, f"never answered: another program answers on its port {target.port}"
+                    ),
+                    port=target.port,
+                )
             what = readiness.path if readiness.kind == "http" else f"port {target.port}"
             raise _not_ready(
                 target, f"was not ready after {readiness.timeout:.0f} s (waiting on {what})"
             )
         sleep(delay)
         delay = min(delay * 2, 0.1)
+
+
+def _answered_by_itself(target: ReadinessTarget) -> bool:
+    """False only when the target can tell that another program holds its port (a process
+    service can; a container has a network of its own, where no other run listens)."""
+    owns = getattr(target, "owns_port", None)
+    return owns is None or owns() is not False
 
 
 def _not_ready(target: ReadinessTarget, problem: str) -> ServiceNotReady:

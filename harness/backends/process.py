@@ -11,7 +11,7 @@ from pathlib import Path
 from harness.lab import ServiceSpec
 from harness.metrics.program import Prometheus
 from harness.metrics.server import PrometheusServer
-from harness.ports import HOST
+from harness.ports import HOST, listener_in_group
 from harness.processes import ChildProcess
 from harness.runs import Run
 from harness.toxiproxy import ToxiproxyClient, ToxiproxyServer
@@ -47,6 +47,13 @@ class ProcessService(ChildProcess):
     @property
     def port(self) -> int:
         return self._port
+
+    def owns_port(self) -> bool | None:
+        """Whether what answers on the service's port is the service (a process of its group),
+        not another run's program that took the port first; None: cannot tell."""
+        if self.pid is None:
+            return None
+        return listener_in_group(self.pid, self._port)  # its own group: start_new_session
 
 
 class ProcessBackend:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness._errors import RunError, ServiceNotReady
+from harness._errors import PortInUse, RunError, ServiceNotReady
 from harness.lab import Readiness
 from harness.readiness import wait_ready
 
@@ -213,3 +213,43 @@ def test_a_huge_log_line_is_cut_in_the_error(fake_time):
     assert f"    {'x' * 300}... (999700 more characters)\n" in text
     assert "RuntimeError: boom" in text
     assert "    starting\n" in text
+
+
+class SquattedTarget(FakeTarget):
+    """A service whose port another run's program took first: that program answers the
+    probe; the service itself fails to bind and exits `exits_after` checks later (or never)."""
+
+    def __init__(self, exits_after=None):
+        super().__init__(
+            log="ERROR: [Errno 98] error while attempting to bind on address "
+            "('127.0.0.1', 8123): address already in use\n"
+        )
+        self.exits_after = exits_after
+        self.checks = 0
+
+    def owns_port(self):
+        return False
+
+    def exit_code(self):
+        self.checks += 1
+        return 1 if self.exits_after is not None and self.checks >= self.exits_after else None
+
+
+def test_an_answer_from_another_program_on_the_port_is_not_readiness(fake_time):
+    # Another run's Jaeger answers 200 on any path: the service must not be taken as ready.
+    with pytest.raises(PortInUse) as caught:
+        _wait(SquattedTarget(exits_after=3), Readiness(), fake_time, Probe(ready_on=1))
+    assert caught.value.port == 8123  # the environment starts the run again on new ports
+
+
+def test_another_program_on_the_port_until_the_timeout_is_port_in_use(fake_time):
+    with pytest.raises(PortInUse, match="another program answers on its port 8123"):
+        _wait(SquattedTarget(), Readiness(timeout=1.0), fake_time, Probe(ready_on=1))
+
+
+def test_a_target_that_owns_its_port_is_ready(fake_time):
+    class Owner(FakeTarget):
+        def owns_port(self):
+            return True
+
+    assert _wait(Owner(), Readiness(), fake_time, Probe(ready_on=1)) == 0.0
