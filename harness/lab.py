@@ -327,15 +327,9 @@ def _metrics(
         return None
     table = _table(path, "prometheus", raw)
     _only(path, "prometheus", table, {"scrape", "interval", "rules", "path"})
-    scrape = _strs(path, "prometheus.scrape", table.get("scrape"))
-    for name in scrape:
-        if name not in services:
-            raise LabDefinitionError(
-                path,
-                "prometheus.scrape",
-                f"'{name}' is not one of the lab's services ({', '.join(services)})",
-                "name services that serve metrics",
-            )
+    scrape = _service_names(
+        path, "prometheus.scrape", table.get("scrape"), services, "serve metrics"
+    )
     if not scrape:
         raise LabDefinitionError(
             path, "prometheus.scrape", "no service to scrape", 'write scrape = ["<service>"]'
@@ -361,21 +355,31 @@ def _metrics(
     return MetricsSpec(float(interval), rules, metrics_path, scrape)
 
 
+def _service_names(
+    path: Path, key: str, raw: object, services: Mapping[str, ServiceSpec], which: str
+) -> tuple[str, ...]:
+    """A list of the lab's service names (`which`: what those services do, for the fix)."""
+    names = _strs(path, key, raw)
+    for name in names:
+        if name not in services:
+            raise LabDefinitionError(
+                path,
+                key,
+                f"'{name}' is not one of the lab's services ({', '.join(services)})",
+                f"name services that {which}",
+            )
+    return names
+
+
 def _tracing(path: Path, raw: object, services: Mapping[str, ServiceSpec]) -> TracingSpec | None:
     """`[tracing] services = ["gateway", "orders"]`: the services that export spans."""
     if raw is None:
         return None
     table = _table(path, "tracing", raw)
     _only(path, "tracing", table, {"services"})
-    names = _strs(path, "tracing.services", table.get("services"))
-    for name in names:
-        if name not in services:
-            raise LabDefinitionError(
-                path,
-                "tracing.services",
-                f"'{name}' is not one of the lab's services ({', '.join(services)})",
-                "name services that export spans",
-            )
+    names = _service_names(
+        path, "tracing.services", table.get("services"), services, "export spans"
+    )
     if not names:
         raise LabDefinitionError(
             path, "tracing.services", "no service sends spans", 'write services = ["<service>"]'

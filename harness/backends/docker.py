@@ -242,25 +242,63 @@ class DockerBackend:
 
     # -- Prometheus ----------------------------------------------------------------------------
     def start_prometheus(self, program: Prometheus, folder: Path, port: int) -> str:
-        """Prometheus as a container named `prometheus` on the run network, in the base image
-        (the binary, from the host's cache, is mounted read-only at the same path, and so is
-        the run's folder), published on 127.0.0.1 at `port`."""
-        assert self.images is not None
-        binaries = str(program.server.parent)
-        self._prometheus = self._create_container(
+        """Prometheus as a container named `prometheus` on the run network (the run's folder,
+        its configuration and storage, mounted read-write), published on 127.0.0.1 at `port`."""
+        mounts = {str(self.run.dir): "rw"}  # its storage is in the run's folder
+        self._prometheus, url = self._start_companion(
             PROMETHEUS,
-            self.images.base,
             command(program, folder, f"0.0.0.0:{port}"),
+            program.server,
+            port,
+            mounts,
+            wait_ready,
+        )
+        return url
+
+    def scrape_address(self, service: str, port: int) -> str:
+        return f"{service}:{port}"  # on the run network, as Toxiproxy reaches it
+
+    # -- Jaeger --------------------------------------------------------------------------------
+    def start_jaeger(self, program: Jaeger, config: Path, otlp_port: int, query_port: int) -> str:
+        """Jaeger as a container named `jaeger` on the run network (its configuration's folder
+        mounted read-only), its query API published on 127.0.0.1 at `query_port`."""
+        mounts = {str(config.parent): "ro"}
+        self._jaeger, url = self._start_companion(
+            JAEGER,
+            jaeger_server.command(program, config),
+            program.binary,
+            query_port,
+            mounts,
+            jaeger_server.wait_ready,
+        )
+        return url
+
+    def _start_companion(
+        self,
+        name: str,
+        argv: list[str],
+        binary: Path,
+        port: int,
+        mounts: dict[str, str],
+        wait: Callable[[str, Callable[[], str | None]], None],
+    ) -> tuple[Any, str]:
+        """A companion of the run (Prometheus, Jaeger) as a container named `name` on the run
+        network, in the base image: its binary, from the host's cache, and `mounts` (path ->
+        mode) bound at the same paths as on the host; `port` published on 127.0.0.1. The
+        container and its URL, once `wait(url, gone)` saw it answer."""
+        assert self.images is not None
+        volumes = {path: {"bind": path, "mode": mode} for path, mode in mounts.items()}
+        volumes[str(binary.parent)] = {"bind": str(binary.parent), "mode": "ro"}
+        container = self._create_container(
+            name,
+            self.images.base,
+            argv,
             ports={f"{port}/tcp": (HOST, port)},
-            volumes={
-                str(self.run.dir): {"bind": str(self.run.dir), "mode": "rw"},
-                binaries: {"bind": binaries, "mode": "ro"},
-            },
+            volumes=volumes,
             user=f"{os.getuid()}:{os.getgid()}",
             init=True,
         )
-        _start(self._prometheus, PROMETHEUS)
-        container = self._prometheus
+        _start(container, name)
 
         def gone() -> str | None:
             container.reload()
@@ -269,43 +307,8 @@ class DockerBackend:
             return f"its container is {container.status}; its last lines:\n{_logs(container, 10)}"
 
         url = f"http://{HOST}:{port}"
-        wait_ready(url, gone)
-        return url
-
-    def scrape_address(self, service: str, port: int) -> str:
-        return f"{service}:{port}"  # on the run network, as Toxiproxy reaches it
-
-    # -- Jaeger --------------------------------------------------------------------------------
-    def start_jaeger(self, program: Jaeger, config: Path, otlp_port: int, query_port: int) -> str:
-        """Jaeger as a container named `jaeger` on the run network, in the base image (the
-        binary and the run's folder mounted read-only at the same paths as on the host), its
-        query API published on 127.0.0.1 at `query_port`."""
-        assert self.images is not None
-        binaries = str(program.binary.parent)
-        self._jaeger = self._create_container(
-            JAEGER,
-            self.images.base,
-            jaeger_server.command(program, config),
-            ports={f"{query_port}/tcp": (HOST, query_port)},
-            volumes={
-                str(config.parent): {"bind": str(config.parent), "mode": "ro"},
-                binaries: {"bind": binaries, "mode": "ro"},
-            },
-            user=f"{os.getuid()}:{os.getgid()}",
-            init=True,
-        )
-        _start(self._jaeger, JAEGER)
-        container = self._jaeger
-
-        def gone() -> str | None:
-            container.reload()
-            if container.status in ("created", "running"):
-                return None
-            return f"its container is {container.status}; its last lines:\n{_logs(container, 10)}"
-
-        url = f"http://{HOST}:{query_port}"
-        jaeger_server.wait_ready(url, gone)
-        return url
+        wait(url, gone)
+        return container, url
 
     def otlp_address(self, otlp_port: int) -> str:
         return f"{JAEGER}:{otlp_port}"  # on the run network

@@ -8,10 +8,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from harness._errors import PortInUse, RunError
+from harness.companion import start_companion
 from harness.metrics.client import PrometheusClient
 from harness.metrics.program import Prometheus
-from harness.ports import HOST, free_ports, listener_is
+from harness.ports import HOST, free_ports
 from harness.processes import ChildProcess
 from harness.readiness import wait_answering
 
@@ -56,28 +56,14 @@ class PrometheusServer:
 
     def start(self, port: int | None = None) -> PrometheusServer:
         self.port = port or free_ports(1)[0]
-        argv = command(self.program, self.folder, f"{HOST}:{self.port}")
-        self._process = ChildProcess("prometheus", argv, run_id=self.run_id, log=self.log).start()
-        process = self._process
-
-        def gone() -> str | None:
-            code = process.exit_code()
-            if code is None:
-                return None
-            return (
-                f"{self.program.server} exited with {code}; its last lines:\n{process.log_tail(10)}"
-            )
-
-        try:
-            wait_ready(self.url, gone)
-        except RunError as exc:
-            self.stop()
-            if "address already in use" in str(exc).lower():  # taken since it was chosen
-                raise PortInUse(str(exc), self.port) from exc
-            raise
-        if listener_is(process.pid or 0, self.port) is False:
-            self.stop()
-            raise PortInUse(f"another program answers on Prometheus's port {self.port}", self.port)
+        self._process = start_companion(
+            "Prometheus",
+            command(self.program, self.folder, f"{HOST}:{self.port}"),
+            run_id=self.run_id,
+            log=self.log,
+            port=self.port,
+            wait=lambda gone: wait_ready(self.url, gone),
+        )
         return self
 
     def stop(self) -> None:

@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from harness._errors import PortInUse, RunError
-from harness.ports import HOST, listener_is
+from harness.companion import start_companion
+from harness.ports import HOST
 from harness.processes import ChildProcess
 from harness.readiness import wait_answering
 from harness.tracing.client import JaegerClient
@@ -41,29 +41,15 @@ class JaegerServer:
 
     def start(self, query_port: int) -> str:
         """Start it; the query API's URL once it answers."""
-        argv = command(self.program, self.config)
-        self._process = ChildProcess("jaeger", argv, run_id=self.run_id, log=self.log).start()
-        process = self._process
-
-        def gone() -> str | None:
-            code = process.exit_code()
-            if code is None:
-                return None
-            return (
-                f"{self.program.binary} exited with {code}; its last lines:\n{process.log_tail(10)}"
-            )
-
         url = f"http://{HOST}:{query_port}"
-        try:
-            wait_ready(url, gone)
-        except RunError as exc:
-            self.stop()
-            if "address already in use" in str(exc).lower():  # taken since it was chosen
-                raise PortInUse(str(exc), query_port) from exc
-            raise
-        if listener_is(process.pid or 0, query_port) is False:
-            self.stop()
-            raise PortInUse(f"another program answers on Jaeger's port {query_port}", query_port)
+        self._process = start_companion(
+            "Jaeger",
+            command(self.program, self.config),
+            run_id=self.run_id,
+            log=self.log,
+            port=query_port,
+            wait=lambda gone: wait_ready(url, gone),
+        )
         return url
 
     def stop(self) -> None:
