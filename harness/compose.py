@@ -171,6 +171,11 @@ def _lab_services(lab: Lab, index: int) -> list[str]:
         if lab.tracing is not None and name in lab.tracing.services:
             env.update(tracing_env(name, f"http://{jaeger_name(lab)}:{JAEGER_OTLP_PORT}"))
         env.update(spec.env)
+        # A run gets new random secrets; a Compose profile takes them from the shell, or a
+        # fixed stand-in that says it is none (the file is committed).
+        for secret, holders in lab.secrets.items():
+            if name in holders:
+                env[secret] = f"${{{secret}:-{lab.slug}-compose-not-a-secret}}"
         lines += [
             f"  {service_name(lab, name)}:",
             "    image: ${CHAOSLAB_BASE_IMAGE:-chaoslab-base:local}",

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from secrets import token_urlsafe
 from typing import Self
 
 from harness._errors import (
@@ -84,6 +85,8 @@ class LabEnvironment:
     # Rule files `promtool check rules` refused (lab-relative path -> its words): the run's
     # Prometheus goes without them, and a check reports them.
     rule_problems: dict[str, str] = field(default_factory=dict)
+    # `[secrets]` of the lab: new random values for each environment, never written to disk.
+    secrets: dict[str, str] = field(default_factory=dict)
 
     # -- lifecycle -------------------------------------------------------------------------
     def __enter__(self) -> Self:
@@ -295,9 +298,21 @@ class LabEnvironment:
             address = self.backend.otlp_address(self._otlp_port)
             env.update(tracing_env(service, f"http://{address}"))
         env.update(spec.env)
+        env.update(self.secrets_for(service))
         # Python services get the crash-point hook on their path (inert until a check arms it).
         env.update(service_env(self.run.dir, service, spec.env.get("PYTHONPATH", "")))
         return env
+
+    def secrets_for(self, service: str) -> dict[str, str]:
+        """The run's `[secrets]` this service gets: made on first use, the same for every
+        holder and every restart of this environment, new for the next one."""
+        for name in self.lab.secrets:
+            self.secrets.setdefault(name, token_urlsafe(24))
+        return {
+            name: self.secrets[name]
+            for name, holders in self.lab.secrets.items()
+            if service in holders
+        }
 
     def wait_ready(self, service: str) -> float:
         return wait_ready(self.backend.handle(service), self.lab.services[service].ready)

@@ -53,6 +53,8 @@ SERVICE_REQUIREMENTS = (
     "prometheus-client",
     "opentelemetry-sdk",
     "opentelemetry-exporter-otlp-proto-http",
+    "pyjwt",
+    "cryptography",
 )
 IMAGE_LABEL = "chaoslab.image"
 DOCKER_DIR = PROJECT_ROOT / "docker"

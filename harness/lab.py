@@ -22,6 +22,7 @@ from harness.tracing.config import TracingSpec
 MANIFEST = "lab.toml"
 CHECKS = "checks"  # the pseudo-service the lab's checks run in
 _NAME = re.compile(r"^[a-z][a-z0-9-]*$")
+_VARIABLE = re.compile(r"^[A-Z][A-Z0-9_]*$")
 _LINK = re.compile(r"^\s*([a-z][a-z0-9-]*)\s*->\s*([a-z][a-z0-9-]*)\s*$")
 
 
@@ -85,6 +86,9 @@ class Lab:
     metrics: MetricsSpec | None = None
     # `[tracing]`: the lab needs a Jaeger per run, receiving these services' spans.
     tracing: TracingSpec | None = None
+    # `[secrets]`: variables the harness fills with a new random value each run, and the
+    # services that get them (a client secret is never committed, nor shared by two runs).
+    secrets: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def manifest(self) -> Path:
@@ -250,7 +254,12 @@ def load_lab(root: Path | str) -> Lab:
 
 
 def _parse(root: Path, path: Path, data: dict[str, Any]) -> Lab:
-    _only(path, None, data, {"lab", "services", "links", "checks", "prometheus", "tracing"})
+    _only(
+        path,
+        None,
+        data,
+        {"lab", "services", "links", "checks", "prometheus", "tracing", "secrets"},
+    )
     meta = _table(path, "lab", data.get("lab"))
     _only(path, "lab", meta, {"title", "chapter", "order", "learner_files", "hints"})
     title = _str(path, "lab.title", meta.get("title"))
@@ -283,6 +292,7 @@ def _parse(root: Path, path: Path, data: dict[str, Any]) -> Lab:
     points = _points(path, checks.get("points", {}))
     metrics = _metrics(root, path, data.get("prometheus"), services)
     tracing = _tracing(path, data.get("tracing"), services)
+    secrets = _secrets(path, data.get("secrets", {}), services)
     return Lab(
         slug=root.name,
         root=root,
@@ -297,6 +307,7 @@ def _parse(root: Path, path: Path, data: dict[str, Any]) -> Lab:
         points=points,
         metrics=metrics,
         tracing=tracing,
+        secrets=secrets,
     )
 
 
@@ -385,6 +396,26 @@ def _tracing(path: Path, raw: object, services: Mapping[str, ServiceSpec]) -> Tr
             path, "tracing.services", "no service sends spans", 'write services = ["<service>"]'
         )
     return TracingSpec(names)
+
+
+def _secrets(
+    path: Path, raw: object, services: Mapping[str, ServiceSpec]
+) -> dict[str, tuple[str, ...]]:
+    """`[secrets] ORDERS_CLIENT_SECRET = ["auth", "orders"]`: who gets each run's secret."""
+    table = _table(path, "secrets", raw)
+    secrets = {}
+    for name, holders in table.items():
+        key = f"secrets.{name}"
+        if not _VARIABLE.match(name):
+            raise LabDefinitionError(
+                path, key, f"bad variable name '{name}'", "use A-Z, digits and '_'"
+            )
+        secrets[name] = _service_names(path, key, holders, services, "need this secret")
+        if not secrets[name]:
+            raise LabDefinitionError(
+                path, key, "no service gets this secret", 'write ["<service>", ...]'
+            )
+    return secrets
 
 
 def _services(path: Path, table: dict[str, Any]) -> dict[str, ServiceSpec]:

@@ -8,7 +8,8 @@ Control routes (the harness only, through `Faults.http`):
     DELETE /_chaoslab/faults/{id}   remove a rule;  DELETE /_chaoslab/faults  removes all
     GET    /_chaoslab/faults        the rules and how many requests each one hit
     GET    /_chaoslab/received      every request received (method, path, time, headers, body,
-                                    and `answered`: when its answer started, if it got one)
+                                    and `answered` and `status`: when its answer started and
+                                    its status, if it got one)
 """
 
 from __future__ import annotations
@@ -282,6 +283,7 @@ def _timed(send: Send, record: dict[str, Any]) -> Send:
     async def timed_send(message: Message) -> None:
         if message["type"] == "http.response.start":
             record["answered"] = time.time()
+            record["status"] = message["status"]
         await send(message)
 
     return timed_send

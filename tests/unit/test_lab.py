@@ -117,6 +117,13 @@ def test_tracing_table_names_the_services_that_send_spans(write_lab):
     assert load_lab(write_lab(manifest())).tracing is None
 
 
+def test_secrets_table_names_who_gets_each_runs_secret(write_lab):
+    lab = load_lab(write_lab(manifest(checks=CHECKS + '[secrets]\nCLIENT_SECRET = ["payments"]\n')))
+
+    assert lab.secrets == {"CLIENT_SECRET": ("payments",)}
+    assert load_lab(write_lab(manifest())).secrets == {}
+
+
 def test_services_get_command_readiness_and_env(write_lab):
     lab = load_lab(write_lab(manifest()))
 
@@ -246,7 +253,7 @@ INVALID = [
         'colour = "blue"\n' + manifest(),
         "colour",
         "unknown key",
-        "remove it (allowed: checks, lab, links, prometheus, services, tracing)",
+        "remove it (allowed: checks, lab, links, prometheus, secrets, services, tracing)",
     ),
     _case(
         "unknown-key-in-lab",
@@ -433,6 +440,27 @@ INVALID = [
         "tracing.sampler",
         "unknown key",
         "remove it (allowed: services)",
+    ),
+    _case(
+        "secret-of-no-such-service",
+        manifest(checks=CHECKS + '[secrets]\nCLIENT_SECRET = ["shop"]\n'),
+        "secrets.CLIENT_SECRET",
+        "'shop' is not one of the lab's services (payments, ledger-db)",
+        "name services that need this secret",
+    ),
+    _case(
+        "secret-for-nobody",
+        manifest(checks=CHECKS + "[secrets]\nCLIENT_SECRET = []\n"),
+        "secrets.CLIENT_SECRET",
+        "no service gets this secret",
+        '["<service>", ...]',
+    ),
+    _case(
+        "secret-with-a-bad-name",
+        manifest(checks=CHECKS + '[secrets]\nclient-secret = ["payments"]\n'),
+        "secrets.client-secret",
+        "bad variable name 'client-secret'",
+        "use A-Z, digits and '_'",
     ),
     _case(
         "prometheus-scrapes-nothing",
