@@ -57,6 +57,7 @@ SERVICE_REQUIREMENTS = (
     "cryptography",
 )
 IMAGE_LABEL = "chaoslab.image"
+_GLIBC_MINORS = (36, 34, 28, 17)  # manylinux tags the base image (Debian 12) runs
 DOCKER_DIR = PROJECT_ROOT / "docker"
 # What goes into the project's wheel; their digest decides whether the base image is rebuilt.
 # README.md only feeds the wheel's metadata, so editing it does not rebuild the image.
@@ -204,10 +205,13 @@ def ensure_wheelhouse(
                 "cp",
                 "--python-version",
                 python,
-                "--platform",
-                f"manylinux_2_36_{machine}",
-                "--platform",
-                f"linux_{machine}",
+                # pip takes only the tags it is given: the image's glibc (2.36) and the
+                # older ones wheels are built for (cryptography's are manylinux_2_34).
+                *(
+                    arg
+                    for tag in (*(f"manylinux_2_{v}" for v in _GLIBC_MINORS), "linux")
+                    for arg in ("--platform", f"{tag}_{machine}")
+                ),
                 *wanted,
             ],
             "pip download (the services' wheels)",
