@@ -131,9 +131,10 @@ def attacks(keys: KeyService, attacker: rsa.RSAPrivateKey) -> list[Attack]:
     good = user_claims("orders:read orders:write")
     valid = keys.sign(good)
     kid = jwt.get_unverified_header(valid)["kid"]
-    raised = dict(good, sub="admin", scope="orders:read orders:write payments:refund")
-    read_only = keys.sign(user_claims("orders:read"))
-    _, _, read_signature = read_only.rpartition(".")
+    read_claims = user_claims("orders:read")
+    read_only = keys.sign(read_claims)
+    read_header, _, read_signature = read_only.split(".")
+    widened = dict(read_claims, scope="orders:read orders:write")
     confused = unsigned({"alg": "HS256", "typ": "JWT", "kid": kid}, good)
     pem = keys.public_pem(kid)
     now = int(time.time())
@@ -153,7 +154,7 @@ def attacks(keys: KeyService, attacker: rsa.RSAPrivateKey) -> list[Attack]:
         Attack(
             "a read-only token whose payload was changed to add orders:write",
             "forged",
-            f"{unsigned(jwt.get_unverified_header(read_only), raised)}.{read_signature}",
+            f"{read_header}.{b64(json.dumps(widened).encode())}.{read_signature}",
         ),
         Attack(
             "signed by the attacker's own key, with the real kid",
