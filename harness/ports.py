@@ -9,6 +9,7 @@ the environment with new ports.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
 import random
 import socket
@@ -89,6 +90,50 @@ def _listener_among(pids: list[int], port: int) -> bool | None:
                 if target.startswith("socket:[") and target[8:-1] in inodes:
                     return True
     return False if readable else None
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid` (children, their children...), from /proc."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            children.setdefault(parent, []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def listening(pids: list[int]) -> list[tuple[str, int, int]]:
+    """(address, port, pid) of every TCP socket these processes listen on, from /proc: to
+    prove what a run exposes."""
+    listeners: dict[str, tuple[str, int]] = {}
+    for name in ("tcp", "tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/net/{name}").read_text().splitlines()[1:]:
+                fields = line.split()
+                if fields[3] == "0A":  # LISTEN
+                    address, port = fields[1].rsplit(":", 1)
+                    listeners[fields[9]] = (_address(address), int(port, 16))
+    found = []
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                with contextlib.suppress(OSError):
+                    target = os.readlink(f"/proc/{pid}/fd/{fd}")
+                    if target.startswith("socket:[") and target[8:-1] in listeners:
+                        found.append((*listeners[target[8:-1]], pid))
+    return found
+
+
+def _address(hex_address: str) -> str:
+    """/proc/net/tcp's address (32-bit words in host order, little-endian here) as text."""
+    raw = bytes.fromhex(hex_address)
+    words = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+    return str(ipaddress.ip_address(words))
 
 
 def is_open(port: int, host: str = HOST, timeout: float = 0.2) -> bool:
