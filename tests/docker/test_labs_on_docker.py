@@ -29,7 +29,7 @@ NOT_YET_ON_DOCKER = {
 
 def _docker_marks(lab: Lab, variant: Variant) -> list[pytest.MarkDecorator]:
     why = NOT_YET_ON_DOCKER.get((lab.slug, variant.label))
-    return [*_marks(lab), *([pytest.mark.xfail(reason=why, strict=False)] if why else [])]
+    return [*_marks(lab, variant), *([pytest.mark.xfail(reason=why, strict=False)] if why else [])]
 
 
 @pytest.mark.parametrize(
