@@ -78,7 +78,11 @@ IDLE = "idle"
 IDLE_AT = 2.0  # seconds into the flood: its stream (its one search was just before the flood)
 EDGE = "edge"
 EDGE_AT = 0.6  # seconds into the flood, at the earliest
-EDGE_FROM = 0.75  # seconds into a clock second: its stream starts before the second ends
+# Seconds into a clock second: its stream starts before the second ends, so that a fixed window
+# serves a whole second's quota (searches 1 to 10, by x.94) and then the next one's (from x+1.00:
+# 15 searches left): 20 served where a bucket allows 13. It starts at the next such moment after
+# its connections are up, so a slow start on a busy machine cannot move it past the boundary.
+EDGE_FROM = 0.85
 STREAM_RATE = 100.0  # searches a second in a stream, one every 10 ms, whatever the answers
 STREAM_TIME = 0.3  # seconds a stream lasts: 30 searches, three times what a bucket holds
 CAP_MARGIN = 1  # searches beyond what a bucket can have handed out (rounding)
@@ -238,12 +242,14 @@ def burst(base: str, client: str, n: int, at: float | None = None) -> list[tuple
     return asyncio.run(_burst(base, client, n, at))
 
 
-async def _stream(base: str, client: str, start: float) -> None:
+async def _stream(base: str, client: str, start: float, align: float | None) -> None:
     async with httpx.AsyncClient(
         timeout=5.0, trust_env=False, limits=httpx.Limits(max_keepalive_connections=BURST)
     ) as http:
         # Connect first: a search must not wait for a handshake to leave on time.
         await asyncio.gather(*(http.get(f"{base}/health") for _ in range(BURST)))
+        if align is not None and time.time() + 0.02 > start:
+            start = math.ceil(time.time() + 0.02 - align) + align  # the next one in time
 
         async def one(at: float) -> None:
             await asyncio.sleep(max(0.0, at - time.time()))
@@ -253,10 +259,11 @@ async def _stream(base: str, client: str, start: float) -> None:
         await asyncio.gather(*(one(start + i / STREAM_RATE) for i in range(n)))
 
 
-def stream(base: str, client: str, start: float) -> None:
+def stream(base: str, client: str, start: float, align: float | None = None) -> None:
     """Searches by `client` at STREAM_RATE from `start` (time.time()) for STREAM_TIME, each
-    sent on time whether or not the ones before it have been answered."""
-    asyncio.run(_stream(base, client, start))
+    sent on time whether or not the ones before it have been answered. With `align`, a start
+    its connections made it miss moves to the next time `align` s into a clock second."""
+    asyncio.run(_stream(base, client, start, align))
 
 
 class Prober:
@@ -266,6 +273,9 @@ class Prober:
         self.base = base
         self.start = start
         self.fresh_at = fresh_at
+        # Set once the lb serves from api-1 alone: on a busy machine the switch can come later
+        # than planned, and a burst split over two replicas would not test what it must.
+        self.alone = threading.Event()
         self.sent: dict[str, list[float]] = {}
         self.probe = Probe()
         self.errors: list[str] = []
@@ -287,9 +297,10 @@ class Prober:
                 self.errors.append(f"probe '{probe.__name__}': {type(exc).__name__}: {exc}")
 
     def fresh(self) -> None:
-        sleep_until(self.fresh_at - 0.5)
-        self._mark(FRESH, self.fresh_at)
-        burst(self.base, FRESH, FRESH_BURST, at=self.fresh_at)
+        self.alone.wait(timeout=30.0)
+        at = max(self.fresh_at, time.time() + FRESH_AFTER)
+        self._mark(FRESH, at)
+        burst(self.base, FRESH, FRESH_BURST, at=at)
 
     def idle(self) -> None:
         at = self.start + IDLE_AT
@@ -301,7 +312,7 @@ class Prober:
         at = math.ceil(self.start + EDGE_AT - EDGE_FROM) + EDGE_FROM
         sleep_until(at - 0.5)
         self._mark(EDGE, at)
-        stream(self.base, EDGE, at)
+        stream(self.base, EDGE, at, align=EDGE_FROM)
 
     def retry(self) -> None:
         """Drain a fresh bucket, obey the first 429's Retry-After, and search again."""
@@ -379,6 +390,8 @@ def scenario(lab_module: LabEnvironment, chaoslab_seed: int) -> Scenario:
                     if phases:
                         phases[-1].end = time.time()
                         lb.serve(replicas)
+                    if replicas == ONE:
+                        prober.alone.set()
                     event = timeline.open(f"lb rotation: {', '.join(replicas)}")
                     phases.append(Phase(replicas, time.time()))
                     sleep_until(end)
