@@ -49,6 +49,7 @@ CALM = 1.0  # seconds at least before the keys rotate
 QUIET_BEFORE_ROTATION = 1.5  # seconds since orders last fetched the JWKS, when they rotate
 AFTER_ROTATION = 0.6  # seconds of traffic with the new key before the attacker comes
 SKEW = 2  # seconds auth's clock runs ahead, for some of the users' tokens
+SKEWED = f"key 1, auth's clock {SKEW} s ahead"  # their label; used until the keys rotate
 SLOW_MS = 1500  # orders -> keys holds every answer this long in the slow phase
 SLOW = 0.8  # seconds of it
 DOWN = 0.6  # seconds of orders -> keys refusing connections
@@ -376,11 +377,12 @@ def scenario(lab_module: LabEnvironment, chaoslab_seed: int) -> Scenario:
     attacker = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     url = lab.url("orders")
     began = time.time()
+    bad = attacks(keys, attacker)  # first: the skewed token below is minted just before use
     wallet = Wallet(
         [
             ("key 1", keys.sign(user_claims("orders:read orders:write"))),
             (
-                f"key 1, auth's clock {SKEW} s ahead",
+                SKEWED,
                 keys.sign(
                     user_claims(
                         "orders:read orders:write",
@@ -391,7 +393,6 @@ def scenario(lab_module: LabEnvironment, chaoslab_seed: int) -> Scenario:
             ),
         ]
     )
-    bad = attacks(keys, attacker)
     traffic = Traffic(chaoslab_seed)
     numbers = itertools.count(1)
     with traffic.start(shop(url, wallet, numbers), clients=CLIENTS, timeout=CLIENT_TIMEOUT) as run:
@@ -399,8 +400,10 @@ def scenario(lab_module: LabEnvironment, chaoslab_seed: int) -> Scenario:
         wait_for_quiet_keys(lab, QUIET_BEFORE_ROTATION, timeout=2.0)
         new_kid = keys.rotate()
         rotated = time.monotonic()
+        # The clock-skewed token is check 1's matter: it stays out of the later phases, which
+        # may begin before its iat is past (on a fast run), so that they judge what they are for.
         wallet.tokens = [
-            *wallet.tokens,
+            *(t for t in wallet.tokens if t[0] != SKEWED),
             *(("key 2", keys.sign(user_claims("orders:read orders:write"))) for _ in range(3)),
         ]
         time.sleep(AFTER_ROTATION)
