@@ -13,6 +13,7 @@ import ipaddress
 import os
 import random
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 HOST = "127.0.0.1"
@@ -52,53 +53,33 @@ def listener_is(pid: int, port: int) -> bool | None:
 def listener_in_group(pgid: int, port: int) -> bool | None:
     """Whether the socket listening on `port` belongs to a process of process group `pgid`
     (a service started by a wrapper listens in a child of it); None: cannot tell."""
-    members = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            # pid (comm) state ppid pgrp ...: comm may hold spaces, so split after its ")"
-            after = stat.read_text().rsplit(")", 1)[1].split()
-            if int(after[2]) == pgid:
-                members.append(int(stat.parent.name))
+    members = [pid for pid, stat in _processes() if int(stat[2]) == pgid]
     return _listener_among(members, port) if members else None
 
 
 def _listener_among(pids: list[int], port: int) -> bool | None:
-    table = []
-    for name in ("tcp", "tcp6"):  # a service may listen on IPv6 too
-        with contextlib.suppress(OSError):
-            table += Path(f"/proc/net/{name}").read_text().splitlines()[1:]
+    table = _listen_table()
     if not table:
         return None
-    inodes = set()
-    for line in table:
-        fields = line.split()
-        local, state, inode = fields[1], fields[3], fields[9]
-        if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
-            inodes.add(inode)
+    inodes = {inode for inode, (_, listened) in table.items() if listened == port}
     if not inodes:
         return False
     readable = False
     for pid in pids:
-        try:
-            fds = os.listdir(f"/proc/{pid}/fd")
-        except OSError:
+        owned = _socket_inodes(pid)
+        if owned is None:
             continue
         readable = True
-        for fd in fds:
-            with contextlib.suppress(OSError):
-                target = os.readlink(f"/proc/{pid}/fd/{fd}")
-                if target.startswith("socket:[") and target[8:-1] in inodes:
-                    return True
+        if inodes & owned:
+            return True
     return False if readable else None
 
 
 def descendants(pid: int) -> list[int]:
     """Every process below `pid` (children, their children...), from /proc."""
     children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-            children.setdefault(parent, []).append(int(stat.parent.name))
+    for child, stat in _processes():
+        children.setdefault(int(stat[1]), []).append(child)
     found, todo = [], [pid]
     while todo:
         for child in children.get(todo.pop(), []):
@@ -110,7 +91,27 @@ def descendants(pid: int) -> list[int]:
 def listening(pids: list[int]) -> list[tuple[str, int, int]]:
     """(address, port, pid) of every TCP socket these processes listen on, from /proc: to
     prove what a run exposes."""
-    listeners: dict[str, tuple[str, int]] = {}
+    table = _listen_table()
+    return [
+        (*table[inode], pid)
+        for pid in pids
+        for inode in sorted(_socket_inodes(pid) or ())
+        if inode in table
+    ]
+
+
+def _processes() -> Iterator[tuple[int, list[str]]]:
+    """(pid, the fields of its /proc/<pid>/stat after the name: state, ppid, pgrp, ...) of
+    every process; the name may hold spaces, so the fields are split after its ")"."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            yield int(stat.parent.name), stat.read_text().rsplit(")", 1)[1].split()
+
+
+def _listen_table() -> dict[str, tuple[str, int]]:
+    """The TCP sockets in LISTEN state, IPv4 and IPv6 (a service may listen on either):
+    socket inode -> (address, port)."""
+    listeners = {}
     for name in ("tcp", "tcp6"):
         with contextlib.suppress(OSError):
             for line in Path(f"/proc/net/{name}").read_text().splitlines()[1:]:
@@ -118,15 +119,22 @@ def listening(pids: list[int]) -> list[tuple[str, int, int]]:
                 if fields[3] == "0A":  # LISTEN
                     address, port = fields[1].rsplit(":", 1)
                     listeners[fields[9]] = (_address(address), int(port, 16))
-    found = []
-    for pid in pids:
+    return listeners
+
+
+def _socket_inodes(pid: int) -> set[str] | None:
+    """The inodes of the sockets process `pid` holds open; None when its fds cannot be read."""
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return None
+    inodes = set()
+    for fd in fds:
         with contextlib.suppress(OSError):
-            for fd in os.listdir(f"/proc/{pid}/fd"):
-                with contextlib.suppress(OSError):
-                    target = os.readlink(f"/proc/{pid}/fd/{fd}")
-                    if target.startswith("socket:[") and target[8:-1] in listeners:
-                        found.append((*listeners[target[8:-1]], pid))
-    return found
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    return inodes
 
 
 def _address(hex_address: str) -> str:
