@@ -183,6 +183,11 @@ def attacks(keys: KeyService, attacker: rsa.RSAPrivateKey) -> list[Attack]:
         Attack(
             "issued by another issuer", "claims", keys.sign(dict(good, iss="https://evil.test"))
         ),
+        Attack(
+            "with no expiry at all (valid forever once stolen)",
+            "claims",
+            keys.sign({k: v for k, v in good.items() if k != "exp"}),
+        ),
         Attack("a valid read-only token placing an order", "scope", read_only, must=403),
         Attack("a valid read-only token reading an order", "scope", read_only, "GET", must=200),
     ]
@@ -529,7 +534,8 @@ def test_3_claims_are_checked(scenario: Scenario) -> None:
     result = CheckResult(
         "every claim is checked",
         "401 and no charge for a well-signed token that expired 2 minutes ago, that is valid "
-        "only in 2 minutes, that was issued for payments, or by another issuer",
+        "only in 2 minutes, that was issued for payments, by another issuer, or that has no "
+        "expiry",
         f"{len(judged) - len(errors)} of {len(judged)} well-signed but invalid tokens were refused",
         errors,
     )
