@@ -8,6 +8,7 @@ address as `B_URL` (`http://host:port`). Services never see each other's real po
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -30,21 +31,25 @@ from harness.artifacts import Artifact
 from harness.backends import Backend, backend_factory
 from harness.crashpoints import service_env
 from harness.faults import HttpControl
-from harness.lab import CHECKS, Lab, Link, env_name
+from harness.lab import CHECKS, TAP, Lab, Link, Readiness, ServiceSpec, env_name
 from harness.metrics import Prometheus, PrometheusClient, find_prometheus, install_prometheus
 from harness.metrics.config import render
 from harness.metrics.harness_exporter import HarnessExporter
 from harness.metrics.program import check_rules
+from harness.pki import RunPKI
 from harness.ports import free_ports
 from harness.readiness import wait_ready
 from harness.runs import Run
 from harness.signals import signals_deferred
+from harness.tap import recorded
 from harness.tools import cache_root
 from harness.toxiproxy import ToxiproxyClient
 from harness.tracing import Jaeger, JaegerClient, find_jaeger, install_jaeger
 from harness.tracing.config import render as render_jaeger
 from harness.tracing.config import service_env as tracing_env
 from harness.variants import overlay
+
+TAP_READY = Readiness(kind="port", path="")
 
 
 @dataclass
@@ -87,6 +92,9 @@ class LabEnvironment:
     rule_problems: dict[str, str] = field(default_factory=dict)
     # `[secrets]` of the lab: new random values for each environment, never written to disk.
     secrets: dict[str, str] = field(default_factory=dict)
+    # `[tls]` of the lab: the run's CA and the certificates it gave (None without `[tls]`).
+    pki: RunPKI | None = None
+    _tap_ports: dict[Link, int] = field(default_factory=dict)
 
     # -- lifecycle -------------------------------------------------------------------------
     def __enter__(self) -> Self:
@@ -124,8 +132,10 @@ class LabEnvironment:
         # Prometheus's port and the harness's metrics', and Jaeger's two (OTLP in, query out),
         # chosen with the others.
         extra = (2 if program is not None else 0) + (2 if jaeger is not None else 0)
-        ports = free_ports(len(services) + len(self.lab.links) + extra)
+        tapped = self.lab.tapped
+        ports = free_ports(len(services) + len(self.lab.links) + extra + len(tapped))
         spare = ports[len(services) + len(self.lab.links) :]
+        self._tap_ports = {link: spare.pop() for link in tapped}
         self._service_ports = dict(zip(services, ports, strict=False))
         links_end = len(services) + len(self.lab.links)
         self._proxy_ports = dict(zip(self.lab.links, ports[len(services) : links_end], strict=True))
@@ -148,18 +158,22 @@ class LabEnvironment:
         mark = time.monotonic()
         for link, port in self._proxy_ports.items():
             self._toxiproxy.create_proxy(
-                link.name,
-                self._backend.proxy_listen(port),
-                self._backend.upstream(link.target, self._service_ports[link.target]),
+                link.name, self._backend.proxy_listen(port), self._upstream(link)
             )
         self.timings.proxies = time.monotonic() - mark
 
         mark = time.monotonic()
+        if self.lab.tls:
+            self.pki = RunPKI(self.run.dir / "tls")
+            for name in self.lab.tls:
+                self.pki.provision(name, self._tls_dir(name))
+        if tapped:
+            self._start_tap()
         for name in services:
             self._backend.start_service(
                 self.lab.services[name], self.env_for(name), self._service_ports[name]
             )
-        self._wait_all_ready(services)
+        self._wait_all_ready(services + ([TAP] if tapped else []))
         self.timings.services = time.monotonic() - mark
         self.timings.total = time.monotonic() - begin
         return self
@@ -196,6 +210,7 @@ class LabEnvironment:
             finally:
                 self.run.close()
                 self.run = None
+                self.pki = None
 
     # -- what checks and faults use --------------------------------------------------------
     @property
@@ -291,6 +306,8 @@ class LabEnvironment:
             "STATE_DIR": str(state),
             "CHAOSLAB_SEED": str(self.seed),
         }
+        if service in self.lab.tls:
+            env["TLS_DIR"] = str(self._tls_dir(service))
         for link in self.lab.links_from(service):
             address = self.backend.proxy_address(self._proxy_ports[link], from_checks=False)
             env[f"{env_name(link.target)}_URL"] = f"http://{address}"
@@ -315,7 +332,67 @@ class LabEnvironment:
         }
 
     def wait_ready(self, service: str) -> float:
-        return wait_ready(self.backend.handle(service), self.lab.services[service].ready)
+        ready = TAP_READY if service == TAP else self.lab.services[service].ready
+        return wait_ready(self.backend.handle(service), ready)
+
+    @contextmanager
+    def redirected(self, link: Link, service: str) -> Iterator[None]:
+        """For a while, `link`'s proxy takes its callers to `service` instead of its target:
+        an impostor answering where the real service should. Toxiproxy closes the link's open
+        connections at each switch."""
+        if service not in self.lab.services:
+            raise ValueError(f"lab '{self.lab.slug}' has no service '{service}'")
+        address = self.backend.upstream(service, self._service_ports[service])
+        self.toxiproxy.set_upstream(link.name, address)
+        try:
+            yield
+        finally:
+            self.toxiproxy.set_upstream(link.name, self._upstream(link))
+
+    def _upstream(self, link: Link) -> str:
+        """Where `link`'s proxy sends its callers: the service, or the wire tap before it."""
+        if link.tap:
+            return self.backend.upstream(TAP, self._tap_ports[link])
+        return self.backend.upstream(link.target, self._service_ports[link.target])
+
+    def tapped(self, link: Link) -> list[tuple[bytes, bytes]]:
+        """What crossed a tapped link so far, per connection: (caller's bytes, service's)."""
+        if self.run is None:
+            raise RuntimeError(f"lab '{self.lab.slug}' is not running")
+        if link not in self._tap_ports:
+            raise ValueError(f"link '{link}' has no tap: declare it {{ tap = true }} in lab.toml")
+        return recorded(self.run.dir / "state" / TAP, link.name)
+
+    def _tls_dir(self, service: str) -> Path:
+        assert self.run is not None
+        return self.run.dir / "state" / service / "tls"
+
+    def _start_tap(self) -> None:
+        """The wire tap of the tapped links: a service of the harness's, on the backend."""
+        assert self.run is not None
+        assert self._backend is not None
+        state = self.run.dir / "state" / TAP
+        state.mkdir(parents=True, exist_ok=True)
+        routes = {
+            link.name: {
+                "port": port,
+                "upstream": self._backend.upstream(link.target, self._service_ports[link.target]),
+            }
+            for link, port in self._tap_ports.items()
+        }
+        env = {
+            "PATH": _path_env(),
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "HOME": str(Path.home()),
+            "SERVICE_NAME": TAP,
+            "HOST": self._backend.listen_host,
+            "PORT": str(next(iter(self._tap_ports.values()))),
+            "STATE_DIR": str(state),
+            "TAP_ROUTES": json.dumps(routes),
+        }
+        spec = ServiceSpec(name=TAP, command=("python", "-m", "harness.tap"), ready=TAP_READY)
+        self._backend.start_service(spec, env, int(env["PORT"]))
 
     def reset(self) -> None:
         """Back to a clean slate between checks: no toxic, every service running and ready."""

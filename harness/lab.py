@@ -21,6 +21,7 @@ from harness.tracing.config import TracingSpec
 
 MANIFEST = "lab.toml"
 CHECKS = "checks"  # the pseudo-service the lab's checks run in
+TAP = "wiretap"  # the harness's wire tap, run beside the services when a link is tapped
 _NAME = re.compile(r"^[a-z][a-z0-9-]*$")
 _VARIABLE = re.compile(r"^[A-Z][A-Z0-9_]*$")
 _LINK = re.compile(r"^\s*([a-z][a-z0-9-]*)\s*->\s*([a-z][a-z0-9-]*)\s*$")
@@ -56,6 +57,9 @@ class Link:
 
     source: str
     target: str
+    # `{ tap = true }`: a wire tap between the proxy and the service keeps every byte that
+    # crosses (harness/tap.py). Not part of the link's identity.
+    tap: bool = field(default=False, compare=False)
 
     @property
     def name(self) -> str:
@@ -89,6 +93,12 @@ class Lab:
     # `[secrets]`: variables the harness fills with a new random value each run, and the
     # services that get them (a client secret is never committed, nor shared by two runs).
     secrets: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # `[tls] identities`: services that get a certificate from the run's CA in TLS_DIR.
+    tls: tuple[str, ...] = ()
+
+    @property
+    def tapped(self) -> tuple[Link, ...]:
+        return tuple(link for link in self.links if link.tap)
 
     @property
     def manifest(self) -> Path:
@@ -258,7 +268,7 @@ def _parse(root: Path, path: Path, data: dict[str, Any]) -> Lab:
         path,
         None,
         data,
-        {"lab", "services", "links", "checks", "prometheus", "tracing", "secrets"},
+        {"lab", "services", "links", "checks", "prometheus", "tracing", "secrets", "tls"},
     )
     meta = _table(path, "lab", data.get("lab"))
     _only(path, "lab", meta, {"title", "chapter", "order", "learner_files", "hints"})
@@ -293,6 +303,7 @@ def _parse(root: Path, path: Path, data: dict[str, Any]) -> Lab:
     metrics = _metrics(root, path, data.get("prometheus"), services)
     tracing = _tracing(path, data.get("tracing"), services)
     secrets = _secrets(path, data.get("secrets", {}), services)
+    tls = _tls(path, data.get("tls"), services)
     return Lab(
         slug=root.name,
         root=root,
@@ -308,6 +319,7 @@ def _parse(root: Path, path: Path, data: dict[str, Any]) -> Lab:
         metrics=metrics,
         tracing=tracing,
         secrets=secrets,
+        tls=tls,
     )
 
 
@@ -398,6 +410,22 @@ def _tracing(path: Path, raw: object, services: Mapping[str, ServiceSpec]) -> Tr
     return TracingSpec(names)
 
 
+def _tls(path: Path, raw: object, services: Mapping[str, ServiceSpec]) -> tuple[str, ...]:
+    """`[tls] identities = ["checkout", "payments"]`: who gets a certificate of the run's CA."""
+    if raw is None:
+        return ()
+    table = _table(path, "tls", raw)
+    _only(path, "tls", table, {"identities"})
+    names = _service_names(
+        path, "tls.identities", table.get("identities"), services, "get a certificate"
+    )
+    if not names:
+        raise LabDefinitionError(
+            path, "tls.identities", "no service gets a certificate", 'write ["<service>", ...]'
+        )
+    return names
+
+
 def _secrets(
     path: Path, raw: object, services: Mapping[str, ServiceSpec]
 ) -> dict[str, tuple[str, ...]]:
@@ -426,7 +454,7 @@ def _services(path: Path, table: dict[str, Any]) -> dict[str, ServiceSpec]:
     services: dict[str, ServiceSpec] = {}
     for name, raw in table.items():
         key = f"services.{name}"
-        if not _NAME.match(name) or name == CHECKS:
+        if not _NAME.match(name) or name in (CHECKS, TAP):
             raise LabDefinitionError(
                 path, key, f"bad service name '{name}'", "use lowercase letters, digits and '-'"
             )
@@ -487,8 +515,12 @@ def _links(
                 "a link must go from a service or checks to another service",
                 "fix the link",
             )
-        _only(path, key, _table(path, key, options), set())
-        link = Link(source, target)
+        table = _table(path, key, options)
+        _only(path, key, table, {"tap"})
+        tap = table.get("tap", False)
+        if not isinstance(tap, bool):
+            raise LabDefinitionError(path, f"{key}.tap", "not true or false", "write tap = true")
+        link = Link(source, target, tap=tap)
         if link in links:
             raise LabDefinitionError(path, key, f"link '{link}' is declared twice", "keep one")
         links.append(link)

@@ -96,6 +96,10 @@ class ToxiproxyClient:
     def set_enabled(self, proxy: str, enabled: bool) -> None:
         self._call("POST", f"/proxies/{proxy}", {"enabled": enabled})
 
+    def set_upstream(self, proxy: str, upstream: str) -> None:
+        """Send the proxy's new connections to `upstream` (Toxiproxy closes its open ones)."""
+        self._call("POST", f"/proxies/{proxy}", {"upstream": upstream})
+
     def add_toxic(self, proxy: str, toxic: Toxic) -> None:
         self._call("POST", f"/proxies/{proxy}/toxics", toxic.as_json())
 

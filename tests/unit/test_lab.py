@@ -124,6 +124,17 @@ def test_secrets_table_names_who_gets_each_runs_secret(write_lab):
     assert load_lab(write_lab(manifest())).secrets == {}
 
 
+def test_tls_names_who_gets_a_certificate_and_a_link_may_be_tapped(write_lab):
+    links = '[links]\n"checks -> payments" = { tap = true }\n"payments -> ledger-db" = {}\n'
+    checks = CHECKS + '[tls]\nidentities = ["payments"]\n'
+    lab = load_lab(write_lab(manifest(links=links, checks=checks)))
+
+    assert lab.tls == ("payments",)
+    assert lab.tapped == (Link("checks", "payments"),)
+    assert lab.link("checks", "payments").tap  # a tap is not part of the link's identity
+    assert load_lab(write_lab(manifest())).tls == ()
+
+
 def test_services_get_command_readiness_and_env(write_lab):
     lab = load_lab(write_lab(manifest()))
 
@@ -253,7 +264,7 @@ INVALID = [
         'colour = "blue"\n' + manifest(),
         "colour",
         "unknown key",
-        "remove it (allowed: checks, lab, links, prometheus, secrets, services, tracing)",
+        "remove it (allowed: checks, lab, links, prometheus, secrets, services, tls, tracing)",
     ),
     _case(
         "unknown-key-in-lab",
@@ -367,7 +378,7 @@ INVALID = [
         ),
         'links."checks -> payments".a',
         "unknown key",
-        "remove it (allowed: nothing)",
+        "remove it (allowed: tap)",
     ),
     _case(
         "http-readiness-not-a-path",
@@ -489,6 +500,34 @@ INVALID = [
         "prometheus.rules",
         "'../x.yml' is not a file in the lab's folder",
         "fix it",
+    ),
+    _case(
+        "tls-unknown-service",
+        manifest(checks=CHECKS + '[tls]\nidentities = ["payments", "auth"]\n'),
+        "tls.identities",
+        "'auth' is not one of the lab's services (payments, ledger-db)",
+        "name services that get a certificate",
+    ),
+    _case(
+        "tls-no-identity",
+        manifest(checks=CHECKS + "[tls]\nidentities = []\n"),
+        "tls.identities",
+        "no service gets a certificate",
+        'write ["<service>", ...]',
+    ),
+    _case(
+        "link-tap-not-a-bool",
+        manifest(links='[links]\n"checks -> payments" = { tap = "yes" }\n'),
+        'links."checks -> payments".tap',
+        "not true or false",
+        "write tap = true",
+    ),
+    _case(
+        "service-named-like-the-tap",
+        manifest(services=SERVICES.replace("[services.ledger-db]", "[services.wiretap]")),
+        "services.wiretap",
+        "bad service name 'wiretap'",
+        "use lowercase letters, digits and '-'",
     ),
     _case(
         "prometheus-unknown-key",
