@@ -6,13 +6,12 @@ POST /checkout {"order": "o-17", "card": "4111111111111111", "amount": 12} answe
 
 import os
 
+from services import tls
+from services.serving import serve
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
-
-from services import tls
-from services.serving import serve
 
 payments = tls.client(os.environ["PAYMENTS_URL"], peer="payments")
 
