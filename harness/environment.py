@@ -316,8 +316,12 @@ class LabEnvironment:
             env.update(tracing_env(service, f"http://{address}"))
         env.update(spec.env)
         env.update(self.secrets_for(service))
-        # Python services get the crash-point hook on their path (inert until a check arms it).
+        # Python services get the crash-point hook on their path (inert until a check arms it),
+        # and write the requests they serve beside their log, for `chaoslab logs`.
         env.update(service_env(self.run.dir, service, spec.env.get("PYTHONPATH", "")))
+        (self.run.dir / "logs").mkdir(parents=True, exist_ok=True)
+        env["CHAOSLAB_REQUEST_LOG"] = str(self.run.dir / "logs" / f"{service}.requests.log")
+        env["CHAOSLAB_UTC_OFFSET"] = str(time.localtime().tm_gmtoff)
         return env
 
     def secrets_for(self, service: str) -> dict[str, str]:

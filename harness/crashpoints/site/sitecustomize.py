@@ -129,3 +129,6 @@ if _ARM_FILE:
 
 if os.environ.get("CHAOSLAB_DURABILITY"):
     import chaoslab_durability  # type: ignore[import-not-found]  # noqa: F401
+
+if os.environ.get("CHAOSLAB_REQUEST_LOG"):
+    import chaoslab_requests  # type: ignore[import-not-found]  # noqa: F401
