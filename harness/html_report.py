@@ -2,7 +2,7 @@
 lab's last run. The verdict; a timeline with every operation of the history (latency against
 start time, coloured by outcome) and the fault windows shaded; for a lab with a dashboard,
 its panels drawn from the run's Prometheus; each check's story; and the pictures the checks
-left (a linearizability checker's visualization), linked beside it.
+left (a linearizability checker's visualization), embedded in it.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ VERDICT = "verdict.json"
 REPORT = "report.html"
 COLOURS = {"ok": "#2e7d32", "fail": "#c62828", "info": "#ef6c00", "invoke": "#6d4c41"}
 OUTCOMES = {"ok": "answered", "fail": "failed", "info": "outcome unknown", "invoke": "no answer"}
+MAX_EMBEDDED = 8_000_000  # bytes of a picture the report embeds; a larger one is only linked
 MAX_LABELS = 12  # fault windows named on the plot; more would hide it (all are listed below)
 
 
@@ -246,11 +247,7 @@ def build(lab: Lab, verdict: dict[str, Any], record: dict[str, Any], folder: Pat
         f"<li>{f['start']:.2f} s to {_until(f['end'])}: {html.escape(f['description'])}</li>"
         for f in record.get("faults", [])
     )
-    pictures = "".join(
-        f'<li><a href="{html.escape(p.name)}">{html.escape(p.name)}</a></li>'
-        for p in sorted(folder.glob("*.html"))
-        if p.name != REPORT
-    )
+    pictures = "".join(_picture(p) for p in sorted(folder.glob("*.html")) if p.name != REPORT)
     setup = verdict.get("setup_error") or ""
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -273,9 +270,24 @@ pre {{ white-space: pre-wrap; font-size: 0.9em; }}
 <h2>The checks</h2>
 {"".join(stories)}
 <h2>Faults ({len(record.get("faults", []))})</h2><ul id="faults">{faults}</ul>
-{f"<h2>Pictures the checks left</h2><ul>{pictures}</ul>" if pictures else ""}
+{f"<h2>Pictures the checks left</h2>{pictures}" if pictures else ""}
 </body></html>
 """
+
+
+def _picture(path: Path) -> str:
+    """A picture a check left (porcupine's visualization: a page of its own, with its script),
+    embedded in the report so that the file stays whole when it is mailed or attached, and
+    linked too; one too large to embed is only linked."""
+    name = html.escape(path.name)
+    link = f'<p><a href="{name}">{name}</a> (open it alone)</p>'
+    if path.stat().st_size > MAX_EMBEDDED:
+        return f'<h3 id="picture-{name}">{name}</h3>{link}'
+    page = html.escape(path.read_text(encoding="utf-8", errors="replace"), quote=True)
+    return (
+        f'<h3 id="picture-{name}">{name}</h3><iframe class="picture" title="{name}" srcdoc="{page}" '
+        f'style="width: 100%; height: 640px; border: 1px solid #ccc"></iframe>{link}'
+    )
 
 
 def write_report(lab: Lab, folder: Path) -> Path:
