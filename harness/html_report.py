@@ -285,8 +285,9 @@ def _picture(path: Path) -> str:
         return f'<h3 id="picture-{name}">{name}</h3>{link}'
     page = html.escape(path.read_text(encoding="utf-8", errors="replace"), quote=True)
     return (
-        f'<h3 id="picture-{name}">{name}</h3><iframe class="picture" title="{name}" srcdoc="{page}" '
-        f'style="width: 100%; height: 640px; border: 1px solid #ccc"></iframe>{link}'
+        f'<h3 id="picture-{name}">{name}</h3><iframe class="picture" title="{name}" '
+        f'srcdoc="{page}" style="width: 100%; height: 640px; border: 1px solid #ccc"></iframe>'
+        f"{link}"
     )
 
 
