@@ -20,6 +20,7 @@ import httpx
 
 from harness import recording
 from harness._errors import RunError
+from harness.backends.base import Stopped
 from harness.crashpoints import CrashPoint, revert_to_durable
 from harness.lab import Link
 from harness.service_kit import CONTROL
@@ -320,6 +321,29 @@ class Faults:
             return self.env.wait_ready(service)
         finally:
             event.end = self.clock()
+
+    def rolling_restart(self, services: list[str], *, grace: float) -> list[tuple[str, Stopped]]:
+        """Restart `services` one at a time, as a rolling deploy does: SIGTERM, up to `grace`
+        seconds to exit (then SIGKILL), start again, wait until ready, then the next. Each
+        service's stop is on the timeline as it went ("exited 0 in 0.31 s", "killed")."""
+        stops = []
+        for service in services:
+            self._service(service)
+            event = self.timeline.open(f"rolling restart: {service} asked to stop", self.clock)
+            try:
+                stopped = self.env.backend.terminate(service, grace)
+                how = (
+                    f"killed after {grace:g} s of grace"
+                    if stopped.killed
+                    else f"exited {stopped.code} in {stopped.took:.2f} s"
+                )
+                event.description = f"rolling restart: {service} {how}, started again"
+                stops.append((service, stopped))
+                self.env.backend.restart(service)
+                self.env.wait_ready(service)
+            finally:
+                event.end = self.clock()
+        return stops
 
     @contextmanager
     def crash_after_commit(self, service: str, nth: int = 1) -> Iterator[CrashPoint]:

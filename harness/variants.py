@@ -138,11 +138,16 @@ def overlay(lab: Lab, variant_path: Path, services: Path) -> None:
 
 
 def resolve_variant(lab: Lab, given: str) -> Path:
-    """A `--variant` argument as a path: relative to the lab folder, or as given."""
+    """A `--variant` argument as a path: relative to the lab folder, or as given, or a
+    variant's label (`wrong/no_drain` for wrong/no_drain.py, as tables name it)."""
     for candidate in (lab.root / given, Path(given)):
         if candidate.exists():
             return candidate.resolve()
-    known = [v.label for v in variants(lab) if v.kind in ("wrong", "also-correct")]
+    found = [v for v in variants(lab) if v.kind in ("wrong", "also-correct")]
+    for variant in found:
+        if variant.label == given.rstrip("/") and variant.path is not None:
+            return variant.path.resolve()
+    known = [v.label for v in found]
     raise LabDefinitionError(
         lab.root / given,
         "--variant",

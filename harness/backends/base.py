@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -10,6 +11,16 @@ from harness.lab import ServiceSpec
 from harness.metrics.program import Prometheus
 from harness.toxiproxy import ToxiproxyClient
 from harness.tracing.program import Jaeger
+
+
+@dataclass(frozen=True)
+class Stopped:
+    """How a service ended when asked to stop (SIGTERM): its exit code, whether it had to be
+    killed because it outlived its grace period, and how long it took."""
+
+    code: int | None
+    killed: bool
+    took: float
 
 
 class ServiceHandle(Protocol):
@@ -82,6 +93,10 @@ class Backend(Protocol):
     def pause(self, service: str) -> None: ...
 
     def resume(self, service: str) -> None: ...
+
+    def terminate(self, service: str, grace: float) -> Stopped:
+        """Ask the service to stop (SIGTERM, as an orchestrator does) and wait for it to exit;
+        SIGKILL it if it is still running after `grace` seconds."""
 
     def restart(self, service: str) -> ServiceHandle:
         """Start a stopped or crashed service again with the same port and environment."""

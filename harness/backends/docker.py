@@ -21,6 +21,7 @@ and the reaper registered with `harness.runs` removes whatever belongs to no liv
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import subprocess
 import sys
@@ -33,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from harness._errors import RunError, SetupError, ToxiproxyError
+from harness.backends.base import Stopped
 from harness.images import Images, ensure_images
 from harness.lab import ServiceSpec
 from harness.metrics.program import Prometheus
@@ -53,6 +55,7 @@ TOXIPROXY = "toxiproxy"  # the Toxiproxy container's name on the run network
 PROMETHEUS = "prometheus"  # the Prometheus container's name, for a lab that has one
 JAEGER = "jaeger"  # the Jaeger container's name, for a lab that has traces
 TOXIPROXY_API_PORT = 8474
+KILLED = 137  # a container's exit code after SIGKILL (128 + 9)
 PUBLISHED_ENV = "CHAOSLAB_DOCKER_PUBLISHED"
 CONTAINER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 NOT_RUNNING = (
@@ -404,6 +407,19 @@ class DockerBackend:
 
     def is_paused(self, service: str) -> bool:
         return self._services[service].paused
+
+    def terminate(self, service: str, grace: float) -> Stopped:
+        handle = self._started(service)
+        began = time.monotonic()
+        if handle.paused:
+            handle.container.unpause()
+            handle.paused = False
+        # The engine sends the image's stop signal (SIGTERM; tini hands it to the service),
+        # then SIGKILL after whole seconds of grace.
+        handle.container.stop(timeout=max(1, math.ceil(grace)))
+        code = int(handle.container.wait(timeout=grace + 10)["StatusCode"])
+        took = time.monotonic() - began
+        return Stopped(code, code == KILLED and took >= grace, took)
 
     def restart(self, service: str) -> ContainerService:
         handle = self._services[service]

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from harness.backends.base import Stopped
 from harness.lab import ServiceSpec
 from harness.metrics.program import Prometheus
 from harness.metrics.server import PrometheusServer
@@ -133,6 +135,20 @@ class ProcessBackend:
 
     def is_paused(self, service: str) -> bool:
         return self._services[service].paused
+
+    def terminate(self, service: str, grace: float) -> Stopped:
+        handle = self._services[service]
+        began = time.monotonic()
+        handle.signal(signal.SIGCONT)
+        handle.signal(signal.SIGTERM)
+        try:
+            code = handle.wait(timeout=grace)
+            killed = False
+        except subprocess.TimeoutExpired:
+            handle.kill()
+            code, killed = handle.exit_code(), True
+        handle.paused = False
+        return Stopped(code, killed, time.monotonic() - began)
 
     def restart(self, service: str) -> ProcessService:
         old = self._services[service]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import time
 
@@ -9,6 +11,8 @@ import httpx
 import pytest
 
 from harness import Faults, Lab, LabEnvironment
+from harness.lab import Readiness, ServiceSpec
+from harness.ports import free_ports
 
 pytestmark = pytest.mark.integration
 
@@ -62,6 +66,40 @@ def test_crash_and_restart_keeps_state(env: LabEnvironment) -> None:
     second = ping(env).json()
     assert second["pid"] != first["pid"]
     assert second["count"] == first["count"] + 1  # the state file survived the crash
+
+
+def test_a_rolling_restart_asks_each_service_to_stop_then_starts_it_again(
+    env: LabEnvironment,
+) -> None:
+    first = ping(env).json()
+    faults = Faults(env)
+
+    stops = faults.rolling_restart(["back"], grace=3.0)
+
+    ((name, stopped),) = stops
+    assert name == "back"
+    assert not stopped.killed  # uvicorn shuts down on SIGTERM, well within its grace
+    assert stopped.code in (0, -15)  # uvicorn raises SIGTERM again once it is done
+    second = ping(env).json()
+    assert second["pid"] != first["pid"]  # a new process, ready before the call returned
+    (event,) = faults.timeline.events
+    assert event.description.startswith("rolling restart: back exited")
+    assert event.end is not None
+
+
+def test_a_service_that_ignores_sigterm_is_killed_when_its_grace_ends(
+    env: LabEnvironment,
+) -> None:
+    stubborn = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)"
+    spec = ServiceSpec("stubborn", ("python", "-c", stubborn), Readiness(kind="port", path=""))
+    env.backend.start_service(spec, {"PATH": os.environ["PATH"]}, free_ports(1)[0])
+    time.sleep(0.5)  # its interpreter is up and ignores SIGTERM
+
+    stopped = env.backend.terminate("stubborn", grace=0.5)
+
+    assert stopped.killed
+    assert stopped.took >= 0.5
+    assert env.backend.handle("stubborn").exit_code() == -signal.SIGKILL
 
 
 def test_a_check_can_change_a_stopped_services_files(env: LabEnvironment) -> None:

@@ -125,5 +125,7 @@ def test_a_missing_variant_names_the_ones_there_are(write_lab: WriteLab) -> None
     put(root / "wrong" / "memory_keys.py", WRONG)
     lab = load_lab(root)
     assert resolve_variant(lab, "wrong/memory_keys.py") == (root / "wrong/memory_keys.py")
+    # The names the message lists work too: a variant's label, without its .py.
+    assert resolve_variant(lab, "wrong/memory_keys") == (root / "wrong/memory_keys.py").resolve()
     with pytest.raises(LabDefinitionError, match="wrong/memory_keys"):
         resolve_variant(lab, "wrong/nope.py")
