@@ -11,7 +11,7 @@ import contextlib
 import itertools
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
@@ -322,14 +322,21 @@ class Faults:
         finally:
             event.end = self.clock()
 
-    def rolling_restart(self, services: list[str], *, grace: float) -> list[tuple[str, Stopped]]:
+    def rolling_restart(
+        self, services: list[str], *, grace: float, env: Mapping[str, str] | None = None
+    ) -> list[tuple[str, Stopped]]:
         """Restart `services` one at a time, as a rolling deploy does: SIGTERM, up to `grace`
         seconds to exit (then SIGKILL), start again, wait until ready, then the next. Each
-        service's stop is on the timeline as it went ("exited 0 in 0.31 s", "killed")."""
+        service's stop is on the timeline as it went ("exited 0 in 0.31 s", "killed"). With
+        `env`, each starts again with those variables changed: a deploy of a new release
+        (`env={"RELEASE": "2"}`), while the ones not yet restarted still run the old one."""
         stops = []
+        what = (
+            "deploy " + ", ".join(f"{k}={v}" for k, v in env.items()) if env else "rolling restart"
+        )
         for service in services:
             self._service(service)
-            event = self.timeline.open(f"rolling restart: {service} asked to stop", self.clock)
+            event = self.timeline.open(f"{what}: {service} asked to stop", self.clock)
             try:
                 stopped = self.env.backend.terminate(service, grace)
                 how = (
@@ -337,9 +344,9 @@ class Faults:
                     if stopped.killed
                     else f"exited {stopped.code} in {stopped.took:.2f} s"
                 )
-                event.description = f"rolling restart: {service} {how}, started again"
+                event.description = f"{what}: {service} {how}, started again"
                 stops.append((service, stopped))
-                self.env.backend.restart(service)
+                self.env.backend.restart(service, env)
                 self.env.wait_ready(service)
             finally:
                 event.end = self.clock()

@@ -98,8 +98,9 @@ class Backend(Protocol):
         """Ask the service to stop (SIGTERM, as an orchestrator does) and wait for it to exit;
         SIGKILL it if it is still running after `grace` seconds."""
 
-    def restart(self, service: str) -> ServiceHandle:
-        """Start a stopped or crashed service again with the same port and environment."""
+    def restart(self, service: str, env: Mapping[str, str] | None = None) -> ServiceHandle:
+        """Start a stopped or crashed service again with the same port and environment, or
+        with `env` changed (a new release: the same service, deployed with RELEASE=2)."""
 
     def handle(self, service: str) -> ServiceHandle: ...
 

@@ -96,6 +96,11 @@ class ContainerService:
         self.name = spec.name
         self.spec = spec
         self.container = container
+        self.env: dict[str, str] = {}  # as the environment gave it, for a restart that changes it
+        # The output of the containers this one replaced: stamped (for the logs folder) and
+        # as written (for log_lines).
+        self.earlier_stamped: list[str] = []
+        self.earlier_lines: list[str] = []
         self.paused = False
         self._backend = backend
         self._port = port
@@ -152,8 +157,8 @@ class ContainerService:
         try:
             raw = self.container.logs(stdout=True, stderr=True, tail="all")
         except DockerException:
-            return []
-        return bytes(raw).decode(errors="replace").splitlines()
+            return list(self.earlier_lines)
+        return [*self.earlier_lines, *bytes(raw).decode(errors="replace").splitlines()]
 
 
 class DockerBackend:
@@ -375,6 +380,7 @@ class DockerBackend:
         )
         started = self._starter.submit(_start, container, spec.name)
         service = ContainerService(self, spec, port, container, started)
+        service.env = dict(env)
         self._services[spec.name] = service
         return service
 
@@ -421,12 +427,20 @@ class DockerBackend:
         took = time.monotonic() - began
         return Stopped(code, code == KILLED and took >= grace, took)
 
-    def restart(self, service: str) -> ContainerService:
+    def restart(self, service: str, env: Mapping[str, str] | None = None) -> ContainerService:
         handle = self._services[service]
         with contextlib.suppress(RunError):  # a failed first start: start it again below
             handle.wait_started()
         _kill(handle.container)
         handle.paused = False
+        if env:  # a container's environment is fixed: a new one, with the old one's output
+            stamped = [*handle.earlier_stamped, *_logs(handle.container).splitlines()]
+            lines = handle.log_lines()
+            handle.container.remove(force=True)
+            fresh = self.start_service(handle.spec, {**handle.env, **env}, handle.port)
+            fresh.earlier_stamped, fresh.earlier_lines = stamped, lines
+            fresh.wait_started()
+            return fresh
         _start(handle.container, service)
         handle.refresh()
         return handle
@@ -510,6 +524,7 @@ class DockerBackend:
             return
         logs.mkdir(exist_ok=True)
         named = [(name, h.container) for name, h in self._services.items()]
+        earlier = {name: h.earlier_stamped for name, h in self._services.items()}
         if self._toxiproxy is not None:
             named.append((TOXIPROXY, self._toxiproxy))
         if self._prometheus is not None:
@@ -518,7 +533,8 @@ class DockerBackend:
             named.append((JAEGER, self._jaeger))
         for name, container in named:
             with contextlib.suppress(Exception):  # a container already gone has no logs to keep
-                (logs / f"{name}.log").write_text(_logs(container))
+                lines = [*earlier.get(name, []), *_logs(container).splitlines()]
+                (logs / f"{name}.log").write_text("\n".join(lines))
 
 
 # -- helpers -------------------------------------------------------------------------------------

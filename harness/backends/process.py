@@ -150,10 +150,11 @@ class ProcessBackend:
         handle.paused = False
         return Stopped(code, killed, time.monotonic() - began)
 
-    def restart(self, service: str) -> ProcessService:
+    def restart(self, service: str, env: Mapping[str, str] | None = None) -> ProcessService:
         old = self._services[service]
         old.kill()
-        fresh = ProcessService(old.spec, old.port, run=self.run, cwd=self.workdir, env=old.env)
+        changed = {**old.env, **(env or {})}
+        fresh = ProcessService(old.spec, old.port, run=self.run, cwd=self.workdir, env=changed)
         self._services[service] = fresh
         fresh.start()
         return fresh

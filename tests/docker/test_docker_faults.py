@@ -175,3 +175,20 @@ def test_power_loss_loses_what_was_never_fsynced(env: LabEnvironment) -> None:
         assert (env.state_dir("back") / "count").read_text() == "40"
     assert "count back to its last fsync (2 bytes)" in event.description
     assert ping(env).json()["count"] == 41
+
+
+def test_a_deploy_restarts_each_container_with_the_new_release_and_keeps_its_output(
+    env: LabEnvironment,
+) -> None:
+    before = len(env.log_lines("back"))
+    assert ping(env).status_code == 200
+
+    ((name, stopped),) = Faults(env).rolling_restart(["back"], grace=3.0, env={"RELEASE": "2"})
+
+    assert name == "back"
+    assert not stopped.killed
+    assert ping(env).status_code == 200  # the new container answers through the same proxy
+    container = backend(env).handle("back").container
+    container.reload()
+    assert "RELEASE=2" in container.attrs["Config"]["Env"]
+    assert len(env.log_lines("back")) >= before  # the replaced container's lines are kept

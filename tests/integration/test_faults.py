@@ -6,6 +6,7 @@ import os
 import signal
 import socket
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -85,6 +86,21 @@ def test_a_rolling_restart_asks_each_service_to_stop_then_starts_it_again(
     (event,) = faults.timeline.events
     assert event.description.startswith("rolling restart: back exited")
     assert event.end is not None
+
+
+def test_a_deploy_restarts_each_service_with_its_new_release(env: LabEnvironment) -> None:
+    faults = Faults(env)
+
+    faults.rolling_restart(["back"], grace=3.0, env={"RELEASE": "2"})
+
+    pid = env.backend.handle("back").pid
+    environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    assert b"RELEASE=2" in environ
+    assert b"SERVICE_NAME=back" in environ  # the rest of its environment is as it was
+    assert ping(env).status_code == 200
+    assert faults.timeline.events[0].description.startswith("deploy RELEASE=2: back exited")
+    env.backend.restart("back", {"RELEASE": "1"})  # as the other tests expect it
+    env.wait_ready("back")
 
 
 def test_a_service_that_ignores_sigterm_is_killed_when_its_grace_ends(
