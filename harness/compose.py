@@ -32,6 +32,7 @@ PROMETHEUS_DIR = "/etc/chaoslab"  # its configuration and rules, inside its cont
 JAEGER_OTLP_PORT = 4318  # inside its container: where the services send spans
 JAEGER_QUERY_PORT = 16686  # inside its container: its query API
 FIRST_JAEGER_PORT = 16686  # on the host: lab i (with a [tracing] table) gets 16686 + i
+SHARED_MOUNT = "/shared"  # SHARED_DIR in every service of a profile: a volume of the lab's
 TLS_MOUNT = "/tls"  # a [tls] lab's certificates, made by its PKI service: /tls/<service>/
 
 _HEADER = """\
@@ -53,6 +54,11 @@ _HEADER = """\
 def pki_name(lab: Lab) -> str:
     """The one-shot service that makes a `[tls]` lab's CA and certificates for its profile."""
     return f"{lab.slug}-pki"
+
+
+def shared_volume(lab: Lab) -> str:
+    """The volume a profile's services share, as SHARED_DIR (a database replicas share)."""
+    return f"{lab.slug}-shared"
 
 
 def tls_volume(lab: Lab) -> str:
@@ -173,6 +179,7 @@ def _lab_services(lab: Lab, index: int) -> list[str]:
             "HOST": "0.0.0.0",
             "PORT": str(SERVICE_PORT),
             "STATE_DIR": "/state",
+            "SHARED_DIR": SHARED_MOUNT,
             "CHAOSLAB_SEED": "0",
         }
         for link, j in links.items():
@@ -199,6 +206,7 @@ def _lab_services(lab: Lab, index: int) -> list[str]:
             "    working_dir: /lab",
             "    volumes:",
             f"      - ./labs/{lab.slug}:/lab:ro",
+            f"      - {shared_volume(lab)}:{SHARED_MOUNT}",
             *([f"      - {tls_volume(lab)}:{TLS_MOUNT}:ro"] if name in lab.tls else []),
             "    tmpfs: [/state]",
             "    environment:",
@@ -246,7 +254,7 @@ def compose_files(labs: list[Lab]) -> dict[str, str]:
         "  lab:",
         "    name: chaoslab-compose",
     ]
-    volumes = [tls_volume(lab) for lab in labs if lab.tls]
+    volumes = [shared_volume(lab) for lab in labs] + [tls_volume(lab) for lab in labs if lab.tls]
     if volumes:
         lines += ["", "volumes:", *(f"  {name}: {{}}" for name in volumes)]
     files = {COMPOSE_FILE: "\n".join(lines) + "\n"}

@@ -2,8 +2,9 @@
 each service from the checks. The one place that joins lab, backend and Toxiproxy.
 
 Naming rule (the same for processes and containers): a service gets `PORT` to listen on,
-`STATE_DIR` for files that must survive a crash, and for each outgoing link `a -> b` the proxy's
-address as `B_URL` (`http://host:port`). Services never see each other's real ports.
+`STATE_DIR` for files that must survive a crash (`SHARED_DIR` for files its replicas share),
+and for each outgoing link `a -> b` the proxy's address as `B_URL` (`http://host:port`).
+Services never see each other's real ports.
 """
 
 from __future__ import annotations
@@ -279,6 +280,16 @@ class LabEnvironment:
             raise ValueError(f"lab '{self.lab.slug}' has no service '{service}'")
         return self.run.dir / "state" / service
 
+    @property
+    def shared_dir(self) -> Path:
+        """The run's SHARED_DIR, which every service gets: for what replicas of a service share
+        (a SQLite database), and a check may read. The same path on both backends."""
+        if self.run is None:
+            raise RuntimeError(f"lab '{self.lab.slug}' is not running")
+        shared = self.run.dir / "shared"
+        shared.mkdir(parents=True, exist_ok=True)
+        return shared
+
     def artifact(self, name: str) -> Artifact:
         """A file for the learner (a checker's picture of a violation): written into the
         run's logs folder now, kept with the logs (`chaoslab logs`) once the run ends."""
@@ -304,6 +315,7 @@ class LabEnvironment:
             "HOST": self.backend.listen_host,
             "PORT": str(self._service_ports[service]),
             "STATE_DIR": str(state),
+            "SHARED_DIR": str(self.shared_dir),
             "CHAOSLAB_SEED": str(self.seed),
         }
         if service in self.lab.tls:

@@ -1,0 +1,184 @@
+"""The checks of schema-migration: clients rename accounts and read them back through the load
+balancer while the harness deploys releases 2, 3, 4 and 5, one replica at a time.
+
+One scenario runs once for the module. Once both replicas run release 1, the harness writes
+SEEDED accounts straight into the database (as years of customers would have). Four clients
+each own a quarter of them: each renames one of its accounts, reads it back, and reads another
+of its own, over and over. Meanwhile the harness deploys each release in turn: it stops a
+replica (SIGTERM), starts it with the next RELEASE, waits until it is ready, then the other.
+The checks judge what the clients got, the load balancer's record, and the database file.
+"""
+
+import itertools
+import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness import CheckResult, Client, Faults, History, LabEnvironment, Operation, Traffic, expect
+
+SEEDED = 2000
+CLIENTS = 4
+RELEASES = (2, 3, 4, 5)
+BETWEEN = 0.2  # seconds of traffic before the first deploy, between two, and after the last
+GRACE = 5.0
+CLIENT_TIMEOUT = 10.0
+REPLICAS = ["accounts-1", "accounts-2"]
+FINAL_COLUMNS = ["id", "full_name", "balance"]
+
+
+def seeded_name(n: int) -> str:
+    return f"Customer {n:05d}"
+
+
+def seed(database: Path) -> None:
+    with sqlite3.connect(database, timeout=10) as db:
+        db.executemany(
+            "INSERT INTO accounts (id, name) VALUES (?, ?)",
+            ((f"a-{n}", seeded_name(n)) for n in range(SEEDED)),
+        )
+
+
+@dataclass
+class Books:
+    """What each client knows it wrote: the name each of its accounts must have now."""
+
+    names: dict[str, str]
+
+
+def customers(url: str, books: Books, numbers: Callable[[], int]) -> Callable[[Client], None]:
+    def workload(client: Client) -> None:
+        mine = range(client.id % CLIENTS, SEEDED, CLIENTS)
+        account = f"a-{client.rng.choice(mine)}"
+        name = f"Renamed {numbers()}"
+        with client.op("rename", {"account": account, "name": name}) as op:
+            answer = client.http.put(f"{url}/accounts/{account}", json={"name": name})
+            if answer.status_code == 200:
+                books.names[account] = name
+                op.ok({"status": 200})
+            else:
+                op.fail(
+                    f"HTTP {answer.status_code}: {answer.text[:120]}",
+                    {"status": answer.status_code},
+                )
+                books.names.pop(account, None)  # unknown now: not judged again
+                return
+        for target in (account, f"a-{client.rng.choice(mine)}"):
+            expected = books.names.get(target)
+            with client.op("read", {"account": target, "expected": expected}) as op:
+                answer = client.http.get(f"{url}/accounts/{target}")
+                if answer.status_code == 200:
+                    by = answer.headers.get("x-served-by", "?")
+                    op.ok({"status": 200, "name": answer.json().get("name"), "by": by})
+                else:
+                    status, by = answer.status_code, answer.headers.get("x-served-by", "?")
+                    op.fail(f"HTTP {status} from {by}: {answer.text[:100]}", {"status": status})
+
+    return workload
+
+
+@dataclass
+class Scenario:
+    history: History
+    books: Books
+    columns: list[str]
+    stored: dict[str, Any]  # account -> its name in the final database (full_name, or name)
+    stops: list[tuple[str, Any]]
+    faults: Faults
+
+    def ops(self, f: str) -> list[Operation]:
+        return self.history.where(f=f)
+
+
+def final_state(database: Path) -> tuple[list[str], dict[str, Any]]:
+    with sqlite3.connect(database, timeout=10) as db:
+        columns = [row[1] for row in db.execute("PRAGMA table_info(accounts)")]
+        column = "full_name" if "full_name" in columns else "name"
+        stored = dict(db.execute(f"SELECT id, {column} FROM accounts"))
+    return columns, stored
+
+
+@pytest.fixture(scope="module")
+def scenario(lab_module: LabEnvironment, chaoslab_seed: int) -> Scenario:
+    lab = lab_module
+    database = lab.shared_dir / "accounts.db"
+    seed(database)
+    books = Books({f"a-{n}": seeded_name(n) for n in range(SEEDED)})
+    counter = itertools.count(1)
+    faults = Faults(lab)
+    traffic = Traffic(chaoslab_seed)
+    stops = []
+    work = customers(lab.url("lb"), books, lambda: next(counter))
+    with traffic.start(work, clients=CLIENTS, timeout=CLIENT_TIMEOUT) as run:
+        time.sleep(BETWEEN)
+        for release in RELEASES:
+            stops += faults.rolling_restart(REPLICAS, grace=GRACE, env={"RELEASE": str(release)})
+            time.sleep(BETWEEN)
+        history = run.stop()
+    columns, stored = final_state(database)
+    return Scenario(history, books, columns, stored, stops, faults)
+
+
+# -- the checks ------------------------------------------------------------------------------
+def test_1_no_request_fails_during_the_deploys(scenario: Scenario) -> None:
+    ops = scenario.ops("rename") + scenario.ops("read")
+    failed = [op for op in ops if op.status != "ok"]
+    errors = [f"{op.f} {op.value['account']}: {op.error}" for op in failed]
+    if len(ops) < 20:
+        errors.append(f"only {len(ops)} requests were made (report this)")
+    result = CheckResult(
+        "no request fails during the deploys",
+        f"every rename and read is answered 200 while releases {', '.join(map(str, RELEASES))} "
+        "are deployed, one replica at a time",
+        f"{len(ops) - len(failed)} of {len(ops)} requests answered 200",
+        errors,
+    )
+    expect(result.judging(ops), during=scenario.faults.timeline)
+
+
+def test_2_every_read_returns_the_last_write(scenario: Scenario) -> None:
+    reads = [op for op in scenario.ops("read") if op.status == "ok"]
+    errors = [
+        f"read {op.value['account']} answered name {op.result.get('name')!r} (from "
+        f"{op.result.get('by')}); the last rename its client made was {op.value['expected']!r}"
+        for op in reads
+        if op.value["expected"] is not None and op.result.get("name") != op.value["expected"]
+    ]
+    wrong = {
+        account: (name, scenario.stored.get(account))
+        for account, name in scenario.books.names.items()
+        if scenario.stored.get(account) != name
+    }
+    errors += [
+        f"account {account} holds {stored!r} in the database at the end; its last name was {name!r}"
+        for account, (name, stored) in sorted(wrong.items())
+    ]
+    result = CheckResult(
+        "every read returns the last write",
+        "every read answers the name its account was last given (the seeded one if it was never "
+        "renamed), whichever release answers; at the end, the database holds every account's "
+        "last name",
+        f"{len(reads)} reads answered, {len(scenario.books.names)} accounts compared at the end",
+        errors,
+    )
+    expect(result.judging(reads), during=scenario.faults.timeline)
+
+
+def test_3_the_final_schema_has_only_the_new_column(scenario: Scenario) -> None:
+    errors = []
+    if sorted(scenario.columns) != sorted(FINAL_COLUMNS):
+        errors.append(
+            f"the accounts table has columns {scenario.columns}; expected {FINAL_COLUMNS} "
+            "(name renamed to full_name, and nothing else left over)"
+        )
+    result = CheckResult(
+        "the final schema has only the new column",
+        f"after release {RELEASES[-1]}, the accounts table's columns are {FINAL_COLUMNS}",
+        f"columns {scenario.columns}",
+        errors,
+    )
+    expect(result)
