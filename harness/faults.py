@@ -323,13 +323,20 @@ class Faults:
             event.end = self.clock()
 
     def rolling_restart(
-        self, services: list[str], *, grace: float, env: Mapping[str, str] | None = None
+        self,
+        services: list[str],
+        *,
+        grace: float,
+        env: Mapping[str, str] | None = None,
+        soak: float = 0.0,
     ) -> list[tuple[str, Stopped]]:
         """Restart `services` one at a time, as a rolling deploy does: SIGTERM, up to `grace`
         seconds to exit (then SIGKILL), start again, wait until ready, then the next. Each
         service's stop is on the timeline as it went ("exited 0 in 0.31 s", "killed"). With
         `env`, each starts again with those variables changed: a deploy of a new release
-        (`env={"RELEASE": "2"}`), while the ones not yet restarted still run the old one."""
+        (`env={"RELEASE": "2"}`), while the ones not yet restarted still run the old one.
+        `soak`: seconds each restarted service serves beside the ones not yet restarted before
+        the next is stopped (an orchestrator's minimum ready time): old and new side by side."""
         stops = []
         what = (
             "deploy " + ", ".join(f"{k}={v}" for k, v in env.items()) if env else "rolling restart"
@@ -350,6 +357,8 @@ class Faults:
                 self.env.wait_ready(service)
             finally:
                 event.end = self.clock()
+            if soak and service != services[-1]:
+                time.sleep(soak)
         return stops
 
     @contextmanager

@@ -5,7 +5,9 @@ One scenario runs once for the module. Once both replicas run release 1, the har
 SEEDED accounts straight into the database (as years of customers would have). Four clients
 each own a quarter of them: each renames one of its accounts, reads it back, and reads another
 of its own, over and over. Meanwhile the harness deploys each release in turn: it stops a
-replica (SIGTERM), starts it with the next RELEASE, waits until it is ready, then the other.
+replica (SIGTERM), starts it with the next RELEASE, waits until it is ready, lets it serve
+beside the other (still on the release before) for SOAK seconds, then does the same to the
+other.
 The checks judge what the clients got, the load balancer's record, and the database file.
 """
 
@@ -24,7 +26,8 @@ from harness import CheckResult, Client, Faults, History, LabEnvironment, Operat
 SEEDED = 2000
 CLIENTS = 4
 RELEASES = (2, 3, 4, 5)
-BETWEEN = 0.2  # seconds of traffic before the first deploy, between two, and after the last
+BETWEEN = 0.1  # seconds of traffic before the first deploy, between two, and after the last
+SOAK = 0.4  # seconds the first replica on a new release serves beside the other, on the old
 GRACE = 5.0
 CLIENT_TIMEOUT = 10.0
 REPLICAS = ["accounts-1", "accounts-2"]
@@ -116,7 +119,9 @@ def scenario(lab_module: LabEnvironment, chaoslab_seed: int) -> Scenario:
     with traffic.start(work, clients=CLIENTS, timeout=CLIENT_TIMEOUT) as run:
         time.sleep(BETWEEN)
         for release in RELEASES:
-            stops += faults.rolling_restart(REPLICAS, grace=GRACE, env={"RELEASE": str(release)})
+            stops += faults.rolling_restart(
+                REPLICAS, grace=GRACE, env={"RELEASE": str(release)}, soak=SOAK
+            )
             time.sleep(BETWEEN)
         history = run.stop()
     columns, stored = final_state(database)
