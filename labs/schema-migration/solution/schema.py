@@ -7,8 +7,9 @@ so two releases always overlap: each must work with the data the one before it w
 
 Renaming name to full_name, expand and contract:
   release 2  adds full_name; writes both columns; still reads name (release 1 writes only name)
-  release 3  copies name into full_name where release 1 left it empty; reads full_name; writes
-             both (release 2 still reads name)
+  release 3  copies name into full_name wherever they differ (release 1 wrote only name: it
+             left some rows without a full_name, and others with an older one); reads
+             full_name; writes both (release 2 still reads name)
   release 4  writes only full_name (release 3 reads it)
   release 5  drops name: no release that uses it is left
 """
@@ -60,11 +61,12 @@ def connect(release: int) -> sqlite3.Connection:
 
 
 def backfill(db: sqlite3.Connection) -> None:
-    """Copy name into full_name where only release 1 wrote it, a batch per transaction."""
+    """Copy name into full_name wherever release 1's writes left them apart, a batch per
+    transaction. Safe while release 2 runs: it writes both."""
     while True:
         copied = db.execute(
             "UPDATE accounts SET full_name = name WHERE rowid IN "
-            "(SELECT rowid FROM accounts WHERE full_name IS NULL AND name IS NOT NULL LIMIT ?)",
+            "(SELECT rowid FROM accounts WHERE full_name IS NOT name LIMIT ?)",
             (BATCH,),
         ).rowcount
         if copied == 0:

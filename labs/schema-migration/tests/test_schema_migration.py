@@ -7,7 +7,8 @@ each own a quarter of them: each renames one of its accounts, reads it back, and
 of its own, over and over. Meanwhile the harness deploys each release in turn: it stops a
 replica (SIGTERM), starts it with the next RELEASE, waits until it is ready, lets it serve
 beside the other (still on the release before) for SOAK seconds, then does the same to the
-other.
+other. While releases 2 and 1 serve side by side, the harness renames one more account on
+release 2, then on release 1, straight at each replica.
 The checks judge what the clients got, the load balancer's record, and the database file.
 """
 
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from harness import CheckResult, Client, Faults, History, LabEnvironment, Operation, Traffic, expect
@@ -32,6 +34,8 @@ GRACE = 5.0
 CLIENT_TIMEOUT = 10.0
 REPLICAS = ["accounts-1", "accounts-2"]
 FINAL_COLUMNS = ["id", "full_name", "balance"]
+STRADDLE = "a-straddle"  # renamed on release 2, then on release 1, during the first deploy
+STRADDLE_NAMES = ("Renamed on release 2", "Renamed on release 1")
 
 
 def seeded_name(n: int) -> str:
@@ -84,6 +88,19 @@ def customers(url: str, books: Books, numbers: Callable[[], int]) -> Callable[[C
     return workload
 
 
+def straddle(lab: LabEnvironment, books: Books) -> None:
+    """While release 2 and release 1 serve side by side, rename one account on release 2,
+    then on release 1 (straight at each replica): the last name is release 1's."""
+    for replica, name in zip(REPLICAS, STRADDLE_NAMES, strict=True):
+        answer = httpx.put(
+            f"{lab.url(replica)}/accounts/{STRADDLE}", json={"name": name}, timeout=CLIENT_TIMEOUT
+        )
+        if answer.status_code != 200:
+            books.names.pop(STRADDLE, None)  # check 1 tells of the failure
+            return
+        books.names[STRADDLE] = name
+
+
 @dataclass
 class Scenario:
     history: History
@@ -119,9 +136,13 @@ def scenario(lab_module: LabEnvironment, chaoslab_seed: int) -> Scenario:
     with traffic.start(work, clients=CLIENTS, timeout=CLIENT_TIMEOUT) as run:
         time.sleep(BETWEEN)
         for release in RELEASES:
-            stops += faults.rolling_restart(
-                REPLICAS, grace=GRACE, env={"RELEASE": str(release)}, soak=SOAK
-            )
+            env = {"RELEASE": str(release)}
+            first, *rest = REPLICAS
+            stops += faults.rolling_restart([first], grace=GRACE, env=env)
+            if release == 2:
+                straddle(lab, books)
+            time.sleep(SOAK)
+            stops += faults.rolling_restart(rest, grace=GRACE, env=env)
             time.sleep(BETWEEN)
         history = run.stop()
     columns, stored = final_state(database)

@@ -55,11 +55,12 @@ def connect(release: int) -> sqlite3.Connection:
 
 
 def backfill(db: sqlite3.Connection) -> None:
-    """Copy name into full_name where only release 1 wrote it, a batch per transaction."""
+    """Copy name into full_name wherever release 1's writes left them apart, a batch per
+    transaction. Safe while release 2 runs: it writes both."""
     while True:
         copied = db.execute(
             "UPDATE accounts SET full_name = name WHERE rowid IN "
-            "(SELECT rowid FROM accounts WHERE full_name IS NULL AND name IS NOT NULL LIMIT ?)",
+            "(SELECT rowid FROM accounts WHERE full_name IS NOT name LIMIT ?)",
             (BATCH,),
         ).rowcount
         if copied == 0:
