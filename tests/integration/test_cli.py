@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import re
 import shutil
 import signal
 import subprocess
@@ -159,7 +160,10 @@ def test_logs_say_which_run_they_are_from_and_its_faults(tmp_path: Path) -> None
     on = next(i for i, x in enumerate(merged) if "FAULT ON" in x)
     off = next(i for i, x in enumerate(merged) if "FAULT OFF" in x)
     assert on < off
-    assert any("toxiproxy  info: Started proxy (name checks__front)" in x for x in merged[:on])
+    # The source column is as wide as the widest source (front.requests: its request lines).
+    started = re.compile(r"toxiproxy +info: Started proxy \(name checks__front\)")
+    assert any(started.search(x) for x in merged[:on])
+    assert any(re.search(r"front\.requests +GET /ping -> 200", x) for x in merged)
     toxiproxy = (tmp_path / "chaoslab" / "logs" / "ping" / "toxiproxy.log").read_text()
     assert '"level":"debug"' not in toxiproxy  # info level: proxies and toxics, not API calls
     assert "Started proxy" in toxiproxy

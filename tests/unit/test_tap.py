@@ -49,6 +49,10 @@ def test_the_tap_relays_both_ways_and_records_each_connection(tmp_path: Path) ->
     serving.cancel()
     loop.call_soon_threadsafe(loop.stop)
     running.join(timeout=5)
+    left = asyncio.all_tasks(loop)  # relays of closed connections, finishing
+    for task in left:
+        task.cancel()
+    loop.run_until_complete(asyncio.gather(*left, return_exceptions=True))
     loop.close()
     echo.close()
 
