@@ -7,8 +7,10 @@ each own a quarter of them: each renames one of its accounts, reads it back, and
 of its own, over and over. Meanwhile the harness deploys each release in turn: it stops a
 replica (SIGTERM), starts it with the next RELEASE, waits until it is ready, lets it serve
 beside the other (still on the release before) for SOAK seconds, then does the same to the
-other. While releases 2 and 1 serve side by side, the harness renames one more account on
-release 2, then on release 1, straight at each replica.
+other. While two releases serve side by side, the harness also renames an account on each
+replica and reads it on the other, and reads an account nobody renames on both, straight at
+each replica; during the first deploy it renames one more account on release 2, then on
+release 1.
 The checks judge what the clients got, the load balancer's record, and the database file.
 """
 
@@ -34,6 +36,8 @@ GRACE = 5.0
 CLIENT_TIMEOUT = 10.0
 REPLICAS = ["accounts-1", "accounts-2"]
 FINAL_COLUMNS = ["id", "full_name", "balance"]
+QUIET_N = SEEDED  # a seeded account nobody renames: its seeded name, read on every release
+QUIET = f"a-{QUIET_N}"
 STRADDLE = "a-straddle"  # renamed on release 2, then on release 1, during the first deploy
 STRADDLE_NAMES = ("Renamed on release 2", "Renamed on release 1")
 
@@ -46,7 +50,7 @@ def seed(database: Path) -> None:
     with sqlite3.connect(database, timeout=10) as db:
         db.executemany(
             "INSERT INTO accounts (id, name) VALUES (?, ?)",
-            ((f"a-{n}", seeded_name(n)) for n in range(SEEDED)),
+            ((f"a-{n}", seeded_name(n)) for n in range(SEEDED + 1)),
         )
 
 
@@ -101,6 +105,53 @@ def straddle(lab: LabEnvironment, books: Books) -> None:
         books.names[STRADDLE] = name
 
 
+@dataclass(frozen=True)
+class Probe:
+    """A request the harness sent straight to one replica while two releases overlapped."""
+
+    what: str  # "rename" or "read"
+    account: str
+    replica: str
+    release: int  # the release being deployed
+    status: int | None
+    name: str | None = None  # what a read answered
+    expected: str | None = None  # what it had to answer
+    error: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.what} {self.account} on {self.replica} during the deploy of {self.release}"
+
+
+def cross(lab: LabEnvironment, release: int, books: Books, probes: list[Probe]) -> None:
+    """While the new release (on the first replica) and the one before it (on the other) serve
+    side by side: rename an account on each and read it on the other, and read QUIET on both.
+    Straight at each replica, so that the overlap is tried every run, whatever the balancer's
+    turn and however slow a restart is."""
+    new, old = REPLICAS
+    for writer, reader in ((old, new), (new, old)):
+        account, name = f"a-cross-{release}-{writer}", f"Cross {release} via {writer}"
+        try:
+            answer = httpx.put(
+                f"{lab.url(writer)}/accounts/{account}", json={"name": name}, timeout=CLIENT_TIMEOUT
+            )
+            probes.append(Probe("rename", account, writer, release, answer.status_code,
+                                error=answer.text[:100]))  # fmt: skip
+        except httpx.HTTPError as exc:
+            probes.append(Probe("rename", account, writer, release, None, error=repr(exc)))
+            continue
+        if answer.status_code != 200:
+            continue
+        books.names[account] = name
+        for target, wanted in ((account, name), (QUIET, seeded_name(QUIET_N))):
+            try:
+                got = httpx.get(f"{lab.url(reader)}/accounts/{target}", timeout=CLIENT_TIMEOUT)
+                said = got.json().get("name") if got.status_code == 200 else None
+                probes.append(Probe("read", target, reader, release, got.status_code, said,
+                                    wanted, got.text[:100]))  # fmt: skip
+            except httpx.HTTPError as exc:
+                probes.append(Probe("read", target, reader, release, None, None, wanted, repr(exc)))
+
+
 @dataclass
 class Scenario:
     history: History
@@ -109,6 +160,7 @@ class Scenario:
     stored: dict[str, Any]  # account -> its name in the final database (full_name, or name)
     stops: list[tuple[str, Any]]
     faults: Faults
+    probes: list[Probe]
 
     def ops(self, f: str) -> list[Operation]:
         return self.history.where(f=f)
@@ -127,7 +179,8 @@ def scenario(lab_module: LabEnvironment, chaoslab_seed: int) -> Scenario:
     lab = lab_module
     database = lab.shared_dir / "accounts.db"
     seed(database)
-    books = Books({f"a-{n}": seeded_name(n) for n in range(SEEDED)})
+    books = Books({f"a-{n}": seeded_name(n) for n in range(SEEDED + 1)})
+    probes: list[Probe] = []
     counter = itertools.count(1)
     faults = Faults(lab)
     traffic = Traffic(chaoslab_seed)
@@ -141,12 +194,13 @@ def scenario(lab_module: LabEnvironment, chaoslab_seed: int) -> Scenario:
             stops += faults.rolling_restart([first], grace=GRACE, env=env)
             if release == 2:
                 straddle(lab, books)
+            cross(lab, release, books, probes)
             time.sleep(SOAK)
             stops += faults.rolling_restart(rest, grace=GRACE, env=env)
             time.sleep(BETWEEN)
         history = run.stop()
     columns, stored = final_state(database)
-    return Scenario(history, books, columns, stored, stops, faults)
+    return Scenario(history, books, columns, stored, stops, faults, probes)
 
 
 # -- the checks ------------------------------------------------------------------------------
@@ -154,13 +208,16 @@ def test_1_no_request_fails_during_the_deploys(scenario: Scenario) -> None:
     ops = scenario.ops("rename") + scenario.ops("read")
     failed = [op for op in ops if op.status != "ok"]
     errors = [f"{op.f} {op.value['account']}: {op.error}" for op in failed]
+    errors += [f"{p}: HTTP {p.status}: {p.error}" for p in scenario.probes if p.status != 200]
     if len(ops) < 20:
         errors.append(f"only {len(ops)} requests were made (report this)")
     result = CheckResult(
         "no request fails during the deploys",
         f"every rename and read is answered 200 while releases {', '.join(map(str, RELEASES))} "
         "are deployed, one replica at a time",
-        f"{len(ops) - len(failed)} of {len(ops)} requests answered 200",
+        f"{len(ops) - len(failed)} of {len(ops)} requests answered 200; "
+        f"{sum(p.status == 200 for p in scenario.probes)} of {len(scenario.probes)} made "
+        "straight at a replica while two releases overlapped",
         errors,
     )
     expect(result.judging(ops), during=scenario.faults.timeline)
@@ -173,6 +230,11 @@ def test_2_every_read_returns_the_last_write(scenario: Scenario) -> None:
         f"{op.result.get('by')}); the last rename its client made was {op.value['expected']!r}"
         for op in reads
         if op.value["expected"] is not None and op.result.get("name") != op.value["expected"]
+    ]
+    errors += [
+        f"{p}: answered name {p.name!r}; it had to be {p.expected!r}"
+        for p in scenario.probes
+        if p.what == "read" and p.status == 200 and p.name != p.expected
     ]
     wrong = {
         account: (name, scenario.stored.get(account))
