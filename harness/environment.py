@@ -307,14 +307,7 @@ class LabEnvironment:
         state = self.run.dir / "state" / service
         state.mkdir(parents=True, exist_ok=True)
         env = {
-            "PATH": _path_env(),
-            "PYTHONUNBUFFERED": "1",
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "HOME": str(Path.home()),
-            "SERVICE_NAME": service,
-            "HOST": self.backend.listen_host,
-            "PORT": str(self._service_ports[service]),
-            "STATE_DIR": str(state),
+            **self._process_env(service, self._service_ports[service], state),
             "SHARED_DIR": str(self.shared_dir),
             "CHAOSLAB_SEED": str(self.seed),
         }
@@ -369,6 +362,10 @@ class LabEnvironment:
         """Where `link`'s proxy sends its callers: the service, or the wire tap before it."""
         if link.tap:
             return self.backend.upstream(TAP, self._tap_ports[link])
+        return self._service_address(link)
+
+    def _service_address(self, link: Link) -> str:
+        """Where the Toxiproxy server (or the tap, beside it) reaches `link`'s target."""
         return self.backend.upstream(link.target, self._service_ports[link.target])
 
     def tapped(self, link: Link) -> list[tuple[bytes, bytes]]:
@@ -390,25 +387,26 @@ class LabEnvironment:
         state = self.run.dir / "state" / TAP
         state.mkdir(parents=True, exist_ok=True)
         routes = {
-            link.name: {
-                "port": port,
-                "upstream": self._backend.upstream(link.target, self._service_ports[link.target]),
-            }
+            link.name: {"port": port, "upstream": self._service_address(link)}
             for link, port in self._tap_ports.items()
         }
-        env = {
+        port = next(iter(self._tap_ports.values()))
+        env = {**self._process_env(TAP, port, state), "TAP_ROUTES": json.dumps(routes)}
+        spec = ServiceSpec(name=TAP, command=("python", "-m", "harness.tap"), ready=TAP_READY)
+        self._backend.start_service(spec, env, port)
+
+    def _process_env(self, name: str, port: int, state: Path) -> dict[str, str]:
+        """What every process of a run gets, a lab's service or the harness's own."""
+        return {
             "PATH": _path_env(),
             "PYTHONUNBUFFERED": "1",
             "PYTHONDONTWRITEBYTECODE": "1",
             "HOME": str(Path.home()),
-            "SERVICE_NAME": TAP,
-            "HOST": self._backend.listen_host,
-            "PORT": str(next(iter(self._tap_ports.values()))),
+            "SERVICE_NAME": name,
+            "HOST": self.backend.listen_host,
+            "PORT": str(port),
             "STATE_DIR": str(state),
-            "TAP_ROUTES": json.dumps(routes),
         }
-        spec = ServiceSpec(name=TAP, command=("python", "-m", "harness.tap"), ready=TAP_READY)
-        self._backend.start_service(spec, env, int(env["PORT"]))
 
     def reset(self) -> None:
         """Back to a clean slate between checks: no toxic, every service running and ready."""

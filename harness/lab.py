@@ -398,15 +398,10 @@ def _tracing(path: Path, raw: object, services: Mapping[str, ServiceSpec]) -> Tr
     """`[tracing] services = ["gateway", "orders"]`: the services that export spans."""
     if raw is None:
         return None
-    table = _table(path, "tracing", raw)
-    _only(path, "tracing", table, {"services"})
-    names = _service_names(
-        path, "tracing.services", table.get("services"), services, "export spans"
-    )
-    if not names:
-        raise LabDefinitionError(
-            path, "tracing.services", "no service sends spans", 'write services = ["<service>"]'
-        )
+    names = _naming_services(
+        path, raw, "tracing.services", services, "export spans", "no service sends spans",
+        'write services = ["<service>"]',
+    )  # fmt: skip
     return TracingSpec(names)
 
 
@@ -414,15 +409,28 @@ def _tls(path: Path, raw: object, services: Mapping[str, ServiceSpec]) -> tuple[
     """`[tls] identities = ["checkout", "payments"]`: who gets a certificate of the run's CA."""
     if raw is None:
         return ()
-    table = _table(path, "tls", raw)
-    _only(path, "tls", table, {"identities"})
-    names = _service_names(
-        path, "tls.identities", table.get("identities"), services, "get a certificate"
-    )
+    return _naming_services(
+        path, raw, "tls.identities", services, "get a certificate",
+        "no service gets a certificate", 'write ["<service>", ...]',
+    )  # fmt: skip
+
+
+def _naming_services(
+    path: Path,
+    raw: object,
+    key: str,
+    services: Mapping[str, ServiceSpec],
+    which: str,
+    nobody: str,
+    fix: str,
+) -> tuple[str, ...]:
+    """A table whose one key (`section.key`) lists some of the lab's services, at least one."""
+    section, name = key.split(".")
+    table = _table(path, section, raw)
+    _only(path, section, table, {name})
+    names = _service_names(path, key, table.get(name), services, which)
     if not names:
-        raise LabDefinitionError(
-            path, "tls.identities", "no service gets a certificate", 'write ["<service>", ...]'
-        )
+        raise LabDefinitionError(path, key, nobody, fix)
     return names
 
 

@@ -183,8 +183,7 @@ class RunPKI:
         """A new key and certificate for `service`, in place of its current ones (same name,
         same CA): what an operator's renewal does. The service must pick them up itself."""
         identity = self.ca.issue(service)
-        write_atomically(self.folders[service] / IDENTITY_FILE, identity.pem)
-        self.current[service] = identity
+        self.replace(service, identity)
         return identity
 
     def replace(self, service: str, identity: Identity) -> None:

@@ -160,17 +160,22 @@ class ChildProcess:
             self._popen.wait(timeout=5)
         self._logs_flushed(timeout=1.0)
 
-    def stop(self, grace: float = 2.0) -> None:
-        """SIGTERM, then SIGKILL after `grace` seconds; a paused group is woken first."""
+    def stop(self, grace: float = 2.0) -> bool:
+        """SIGTERM, then SIGKILL after `grace` seconds; a paused group is woken first. True when
+        it was still running when its grace ended, and had to be killed."""
         if self._popen is None:
-            return
+            return False
+        killed = False
         if self._popen.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self._popen.pid, signal.SIGCONT)
                 os.killpg(self._popen.pid, signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
+            try:
                 self._popen.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                killed = True
         self.kill()
+        return killed
 
     def log_lines(self) -> list[str]:
         """Every whole line the process has written so far (stdout and stderr, across its

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -139,16 +138,9 @@ class ProcessBackend:
     def terminate(self, service: str, grace: float) -> Stopped:
         handle = self._services[service]
         began = time.monotonic()
-        handle.signal(signal.SIGCONT)
-        handle.signal(signal.SIGTERM)
-        try:
-            code = handle.wait(timeout=grace)
-            killed = False
-        except subprocess.TimeoutExpired:
-            handle.kill()
-            code, killed = handle.exit_code(), True
+        killed = handle.stop(grace)
         handle.paused = False
-        return Stopped(code, killed, time.monotonic() - began)
+        return Stopped(handle.exit_code(), killed, time.monotonic() - began)
 
     def restart(self, service: str, env: Mapping[str, str] | None = None) -> ProcessService:
         old = self._services[service]
