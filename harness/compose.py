@@ -110,7 +110,7 @@ def _prometheus_service(lab: Lab, index: int) -> list[str]:
         for rel, name in zip(lab.metrics.rules, _rule_names(lab), strict=True)
     ]
     return [
-        f"  {lab.slug}-prometheus:",
+        f"  {prometheus_name(lab)}:",
         "    image: ${CHAOSLAB_PROMETHEUS_IMAGE:-chaoslab-prometheus:local}",
         f"    profiles: [{lab.slug}]",
         f'    command: ["--config.file={PROMETHEUS_DIR}/prometheus.yml", '
@@ -123,6 +123,10 @@ def _prometheus_service(lab: Lab, index: int) -> list[str]:
         f'      - "127.0.0.1:{FIRST_PROMETHEUS_PORT + index}:{PROMETHEUS_PORT}"',
         "    networks: [lab]",
     ]
+
+
+def prometheus_name(lab: Lab) -> str:
+    return f"{lab.slug}-prometheus"
 
 
 def jaeger_name(lab: Lab) -> str:
@@ -187,6 +191,8 @@ def _lab_services(lab: Lab, index: int) -> list[str]:
                 env[f"{env_name(link.target)}_URL"] = f"http://{proxy}:{proxy_port(index, j)}"
         if lab.tracing is not None and name in lab.tracing.services:
             env.update(tracing_env(name, f"http://{jaeger_name(lab)}:{JAEGER_OTLP_PORT}"))
+        if lab.metrics is not None and name in lab.metrics.readers:
+            env["PROMETHEUS_URL"] = f"http://{prometheus_name(lab)}:{PROMETHEUS_PORT}"
         if name in lab.tls:
             env["TLS_DIR"] = f"{TLS_MOUNT}/{name}"
             # The profile's PKI service makes the run's CA and certificates: wait for them.

@@ -88,6 +88,7 @@ class LabEnvironment:
     # The harness's own metrics (faults on, what the clients saw), for a run with Prometheus.
     harness_metrics: HarnessExporter | None = None
     _otlp_port: int = 0
+    _prometheus_port: int = 0
     # Rule files `promtool check rules` refused (lab-relative path -> its words): the run's
     # Prometheus goes without them, and a check reports them.
     rule_problems: dict[str, str] = field(default_factory=dict)
@@ -319,6 +320,10 @@ class LabEnvironment:
         if self.lab.tracing is not None and service in self.lab.tracing.services:
             address = self.backend.otlp_address(self._otlp_port)
             env.update(tracing_env(service, f"http://{address}"))
+        if self.lab.metrics is not None and service in self.lab.metrics.readers:
+            # Straight to Prometheus, as its scrapes are: a fault on a link blinds nobody.
+            address = self.backend.prometheus_address(self._prometheus_port)
+            env["PROMETHEUS_URL"] = f"http://{address}"
         env.update(spec.env)
         env.update(self.secrets_for(service))
         # Python services get the crash-point hook on their path (inert until a check arms it),
@@ -487,6 +492,7 @@ class LabEnvironment:
         harness = self._start_harness_metrics(harness_port)
         config = render(spec, targets, rules, self.run.id, harness)
         (folder / "prometheus.yml").write_text(config)
+        self._prometheus_port = port
         url = self.backend.start_prometheus(program, folder, port)
         self._prometheus_program_used = program
         self._prometheus = PrometheusClient(url)

@@ -345,11 +345,12 @@ def _points(path: Path, value: object) -> dict[str, int]:
 def _metrics(
     root: Path, path: Path, raw: object, services: Mapping[str, ServiceSpec]
 ) -> MetricsSpec | None:
-    """`[prometheus] scrape = ["checkout"], interval = 1.0, rules = ["alerts.yml"]`."""
+    """`[prometheus] scrape = ["checkout"], interval = 1.0, rules = ["alerts.yml"],
+    readers = ["controller"]`."""
     if raw is None:
         return None
     table = _table(path, "prometheus", raw)
-    _only(path, "prometheus", table, {"scrape", "interval", "rules", "path"})
+    _only(path, "prometheus", table, {"scrape", "interval", "rules", "path", "readers"})
     scrape = _service_names(
         path, "prometheus.scrape", table.get("scrape"), services, "serve metrics"
     )
@@ -375,7 +376,10 @@ def _metrics(
         raise LabDefinitionError(
             path, "prometheus.path", f"'{metrics_path}' is not a path", "start with /"
         )
-    return MetricsSpec(float(interval), rules, metrics_path, scrape)
+    readers = _service_names(
+        path, "prometheus.readers", table.get("readers", []), services, "query Prometheus"
+    )
+    return MetricsSpec(float(interval), rules, metrics_path, scrape, readers)
 
 
 def _service_names(

@@ -70,6 +70,9 @@ class Backend(Protocol):
     def scrape_address(self, service: str, port: int) -> str:
         """host:port at which the run's Prometheus reaches `service` (never through a proxy)."""
 
+    def prometheus_address(self, port: int) -> str:
+        """host:port at which a service reaches the run's Prometheus (started on `port`)."""
+
     def start_jaeger(self, program: Jaeger, config: Path, otlp_port: int, query_port: int) -> str:
         """Start the run's Jaeger with the configuration file `config` (OTLP in on `otlp_port`,
         its query API on `query_port`, which the checks reach); its query URL, once ready."""

@@ -266,6 +266,9 @@ class DockerBackend:
     def scrape_address(self, service: str, port: int) -> str:
         return f"{service}:{port}"  # on the run network, as Toxiproxy reaches it
 
+    def prometheus_address(self, port: int) -> str:
+        return f"{PROMETHEUS}:{port}"  # on the run network
+
     # -- Jaeger --------------------------------------------------------------------------------
     def start_jaeger(self, program: Jaeger, config: Path, otlp_port: int, query_port: int) -> str:
         """Jaeger as a container named `jaeger` on the run network (its configuration's folder

@@ -89,6 +89,9 @@ class ProcessBackend:
     def scrape_address(self, service: str, port: int) -> str:
         return f"{HOST}:{port}"
 
+    def prometheus_address(self, port: int) -> str:
+        return f"{HOST}:{port}"
+
     def start_jaeger(self, program: Jaeger, config: Path, otlp_port: int, query_port: int) -> str:
         server = JaegerServer(program, self.run.id, config, self.run.dir / "logs" / "jaeger.log")
         self._jaeger = server

@@ -14,13 +14,14 @@ from pathlib import Path
 @dataclass(frozen=True)
 class MetricsSpec:
     """A lab's `[prometheus]` table: which services serve metrics (on `path`), how often to
-    scrape and evaluate, and its rule files (relative to the lab's folder; the learner's own,
-    or the lab's)."""
+    scrape and evaluate, its rule files (relative to the lab's folder; the learner's own, or
+    the lab's), and which services query it (they get PROMETHEUS_URL: a canary controller)."""
 
     interval: float = 1.0
     rules: tuple[str, ...] = ()
     path: str = "/metrics"
     scrape: tuple[str, ...] = ()
+    readers: tuple[str, ...] = ()
 
 
 def render(

@@ -41,6 +41,9 @@ def test_prometheus_runs_in_a_container_and_leaves_with_the_run(
             assert time.monotonic() < deadline, "the sales never reached Prometheus"
             time.sleep(0.2)
         assert {r["name"] for r in env.prometheus.rules()} == {"shop:sales:total", "ShopHasSold"}
+        # A reader (`readers = ["shop"]`) reaches it on the run network.
+        asked = httpx.get(f"{env.url('shop')}/sales", timeout=10).json()
+        assert asked["data"]["result"][0]["value"][1] == "3"
         names = {
             c.name
             for c in docker_client.containers.list(filters={"label": f"chaoslab.run={run_id}"})

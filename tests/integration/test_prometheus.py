@@ -58,6 +58,17 @@ def test_counts_what_the_service_counted(env: LabEnvironment) -> None:
         lambda: env.prometheus.value('shop_sales_total{status="ok"}') == 5.0,
         "five sales in Prometheus",
     )
+
+
+def test_a_reader_service_queries_the_runs_prometheus(env: LabEnvironment) -> None:
+    """`readers = ["shop"]`: the shop gets PROMETHEUS_URL, straight to the run's Prometheus."""
+    httpx.post(f"{env.url('shop')}/buy", timeout=5).raise_for_status()
+
+    def seen_by_the_shop() -> bool:
+        answer = httpx.get(f"{env.url('shop')}/sales", timeout=5).json()
+        return answer["status"] == "success" and bool(answer["data"]["result"])
+
+    eventually(seen_by_the_shop, "the shop reading its own sales from Prometheus")
     series = env.prometheus.query_range("shop_sales_total", time.time() - 30, time.time(), step=0.5)
     assert [s.labels["service"] for s in series] == ["shop"]
     assert series[0].points[-1][1] == 5.0

@@ -30,3 +30,10 @@ def test_each_lab_has_its_own_ports_and_every_link_a_proxy() -> None:
     assert len(listens) == len(set(listens))
     for i, lab in enumerate(labs):
         assert [p["name"] for p in toxiproxy_config(lab, i)] == [x.name for x in lab.links]
+
+
+def test_a_service_that_reads_prometheus_reaches_its_profiles_prometheus() -> None:
+    compose = (ROOT / "docker-compose.yml").read_text()
+    controller = compose.split("  canary-deploy-controller:\n", 1)[1].split("\n  canary-deploy-")[0]
+    assert 'PROMETHEUS_URL: "http://canary-deploy-prometheus:9090"' in controller
+    assert "  canary-deploy-prometheus:\n" in compose

@@ -106,6 +106,17 @@ def test_prometheus_table_names_what_to_scrape_how_often_and_the_rules(write_lab
     assert lab.metrics == MetricsSpec(0.5, ("services/alerts.yml",), "/metrics", ("payments",))
 
 
+def test_prometheus_readers_are_services_of_the_lab(write_lab):
+    table = '[prometheus]\nscrape = ["payments"]\nreaders = ["payments"]\n'
+    lab = load_lab(write_lab(manifest(checks=CHECKS + "\n" + table)))
+    assert lab.metrics is not None
+    assert lab.metrics.readers == ("payments",)
+
+    unknown = '[prometheus]\nscrape = ["payments"]\nreaders = ["controller"]\n'
+    with pytest.raises(LabDefinitionError, match=r"prometheus\.readers.*'controller' is not one"):
+        load_lab(write_lab(manifest(checks=CHECKS + "\n" + unknown)))
+
+
 def test_a_lab_without_a_prometheus_table_needs_none(write_lab):
     assert load_lab(write_lab(manifest())).metrics is None
 
