@@ -28,7 +28,7 @@ from starlette.routing import Route
 STEPS = (25, 50)
 MIN_REQUESTS = 10
 ERROR_MARGIN = 0.05
-LATENCY_MARGIN = 0.2
+LATENCY_MARGIN = 0.15
 
 router = httpx.AsyncClient(base_url=os.environ["ROUTER_URL"], timeout=5.0)
 
@@ -43,20 +43,20 @@ async def judge(app: str, since: float) -> str | None:
     count = await promql.value(f"sum(increase(router_requests_total{selector(app, 'canary')}{w}))")
     if count is None or count < MIN_REQUESTS:
         return None
-    ratio, p99 = {}, {}
+    ratio, median = {}, {}
     for version in ("canary", "stable"):
         errors = selector(app, version, ', code=~"5.."')
         ratio[version] = await promql.value(
             f"sum(increase(router_requests_total{errors}{w}))"
             f" / sum(increase(router_requests_total{selector(app, version)}{w}))"
         )
-        p99[version] = await promql.value(
-            "histogram_quantile(0.99, sum by (le) (increase("
+        median[version] = await promql.value(
+            "histogram_quantile(0.5, sum by (le) (increase("
             f"router_request_duration_seconds_bucket{selector(app, version)}{w})))"
         )
     if (ratio["canary"] or 0.0) - (ratio["stable"] or 0.0) > ERROR_MARGIN:
         return "rollback"
-    if (p99["canary"] or 0.0) - (p99["stable"] or 0.0) > LATENCY_MARGIN:
+    if (median["canary"] or 0.0) - (median["stable"] or 0.0) > LATENCY_MARGIN:
         return "rollback"
     return "next"
 

@@ -6,9 +6,11 @@ the canary a larger share of the traffic, step by step, and in the end promotes 
 all the traffic) or rolls it back (it takes none). Rollouts of different apps run side by side.
 
 Each step is judged on what the router told Prometheus about the requests of that step alone:
-once the canary has served enough of them, its error ratio and p99 are compared with stable's
-over the same window. A canary that is worse than stable by more than a margin is rolled back
-at once; one that holds up at every step is promoted.
+once the canary has served enough of them, its error ratio and median latency are compared
+with stable's over the same window (the median: over a few dozen requests, p99 is the slowest
+one, and a single hiccup of either version would decide the verdict). A canary worse than
+stable by more than a margin is rolled back at once; one that holds up at every step is
+promoted.
 
 Wrong: the canary is judged at its first step only (if it holds up on a quarter of the traffic, why
 not on all of it?); the later steps just bake. A release that falls over under more load is
@@ -34,7 +36,7 @@ from starlette.routing import Route
 STEPS = (25, 50)  # the canary's share of the app's traffic, in %, before it takes it all
 MIN_REQUESTS = 10  # canary requests a step must have served before it is judged
 ERROR_MARGIN = 0.05  # the canary may fail 5 points more of its requests than stable...
-LATENCY_MARGIN = 0.2  # ...and its p99 may be 200 ms above stable's: more is a regression
+LATENCY_MARGIN = 0.15  # ...and its median latency 150 ms above stable's: more is a regression
 BAKE_SECONDS = 1.0  # how long a later step runs before the next
 STEP_TIMEOUT = 30.0  # seconds a step waits for MIN_REQUESTS: no evidence by then, no promotion
 POLL_SECONDS = 0.1
@@ -46,7 +48,7 @@ router = httpx.AsyncClient(base_url=os.environ["ROUTER_URL"], timeout=5.0)
 class Health:
     requests: float
     error_ratio: float
-    p99: float
+    median: float  # seconds
 
 
 async def health(app: str, version: str, window: str) -> Health:
@@ -58,11 +60,11 @@ async def health(app: str, version: str, window: str) -> Health:
     errors = await promql.value(
         f'sum(increase(router_requests_total{{{where}, code="5xx"}}[{window}]))'
     )
-    p99 = await promql.value(
-        "histogram_quantile(0.99, sum by (le) "
+    median = await promql.value(
+        "histogram_quantile(0.5, sum by (le) "
         f"(increase(router_request_duration_seconds_bucket{{{where}}}[{window}])))"
     )
-    return Health(requests, (errors or 0.0) / requests, p99 or 0.0)
+    return Health(requests, (errors or 0.0) / requests, median or 0.0)
 
 
 async def verdict(app: str, since: float) -> bool | None:
@@ -78,7 +80,7 @@ async def verdict(app: str, since: float) -> bool | None:
         return None  # Prometheus did not answer: ask again
     if canary.error_ratio > stable.error_ratio + ERROR_MARGIN:
         return False
-    return canary.p99 <= stable.p99 + LATENCY_MARGIN
+    return canary.median <= stable.median + LATENCY_MARGIN
 
 
 async def roll_out(app: str) -> None:
