@@ -1,8 +1,9 @@
 """controller: rolls each app's new release out as a canary, step by step.
 
-The router splits each app's traffic between its stable release and its canary. When a new
-canary is deployed, the router lists its rollout as "progressing"; the controller then gives
-the canary a larger share of the traffic, step by step, and in the end promotes it (it takes
+The router splits each app's traffic between its stable release and its canary (and a
+baseline: a fresh copy of stable that takes as much traffic as the canary). When a new canary
+is deployed, the router lists its rollout as "progressing"; the controller then gives the
+canary a larger share of the traffic, step by step, and in the end promotes it (it takes
 all the traffic) or rolls it back (it takes none). Rollouts of different apps run side by side.
 
 Also correct: one loop drives every rollout, as a reconciler does: each turn it reads the
@@ -44,7 +45,7 @@ async def judge(app: str, since: float) -> str | None:
     if count is None or count < MIN_REQUESTS:
         return None
     ratio, median = {}, {}
-    for version in ("canary", "stable"):
+    for version in ("canary", "baseline"):
         errors = selector(app, version, ', code=~"5.."')
         ratio[version] = await promql.value(
             f"sum(increase(router_requests_total{errors}{w}))"
@@ -54,9 +55,9 @@ async def judge(app: str, since: float) -> str | None:
             "histogram_quantile(0.5, sum by (le) (increase("
             f"router_request_duration_seconds_bucket{selector(app, version)}{w})))"
         )
-    if (ratio["canary"] or 0.0) - (ratio["stable"] or 0.0) > ERROR_MARGIN:
+    if (ratio["canary"] or 0.0) - (ratio["baseline"] or 0.0) > ERROR_MARGIN:
         return "rollback"
-    if (median["canary"] or 0.0) - (median["stable"] or 0.0) > LATENCY_MARGIN:
+    if (median["canary"] or 0.0) - (median["baseline"] or 0.0) > LATENCY_MARGIN:
         return "rollback"
     return "next"
 
@@ -88,7 +89,7 @@ async def run() -> None:
     while True:
         with contextlib.suppress(httpx.HTTPError):  # not answered: the next turn asks again
             await reconcile(steps)
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0.25)
 
 
 @asynccontextmanager

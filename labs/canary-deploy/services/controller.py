@@ -1,8 +1,9 @@
 """controller: rolls each app's new release out as a canary, step by step.
 
-The router splits each app's traffic between its stable release and its canary. When a new
-canary is deployed, the router lists its rollout as "progressing"; the controller then gives
-the canary a larger share of the traffic, step by step, and in the end promotes it (it takes
+The router splits each app's traffic between its stable release and its canary (and a
+baseline: a fresh copy of stable that takes as much traffic as the canary). When a new canary
+is deployed, the router lists its rollout as "progressing"; the controller then gives the
+canary a larger share of the traffic, step by step, and in the end promotes it (it takes
 all the traffic) or rolls it back (it takes none). Rollouts of different apps run side by side.
 """
 

@@ -6,14 +6,15 @@ PUT /_faults        {app: fault}: how this release of each app is broken (the ha
                     each canary's flaw in, and makes stable's wobble); {} mends everything
 
 A fault is {"fail_every": n} (every n-th request answers 500), {"delay": s} (every request
-takes s seconds more), or {"overload": n} (while more than n requests arrived in the last
-half second, every request answers 503: a pool that is exhausted under load).
+takes s seconds more), or {"fail_from_share": p} (every request answers 503 while this release
+takes p % or more of the app's traffic: a pool sized for less runs dry). The router says which
+share a release takes in each request's X-Traffic-Share header: the load a release sees is its
+share of the app's users, whatever rate a busy test machine manages to send.
 """
 
 import asyncio
 import os
-import time
-from collections import defaultdict, deque
+from collections import defaultdict
 from typing import Any
 
 import uvicorn
@@ -23,27 +24,17 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 VERSION = os.environ["VERSION"]
-LOAD_WINDOW = 0.5  # seconds over which "overload" counts arrivals
 
 faults: dict[str, dict[str, Any]] = {}
 served: defaultdict[str, int] = defaultdict(int)
-arrivals: defaultdict[str, deque[float]] = defaultdict(deque)
-
-
-def overloaded(app: str, limit: int) -> bool:
-    now = time.monotonic()
-    recent = arrivals[app]
-    recent.append(now)
-    while recent and recent[0] < now - LOAD_WINDOW:
-        recent.popleft()
-    return len(recent) > limit
 
 
 async def item(request: Request) -> JSONResponse:
     app = request.path_params["app"]
     served[app] += 1
     fault = faults.get(app, {})
-    if "overload" in fault and overloaded(app, int(fault["overload"])):
+    share = int(request.headers.get("x-traffic-share", "0"))
+    if "fail_from_share" in fault and share >= int(fault["fail_from_share"]):
         return JSONResponse({"error": "no connection left in the pool"}, status_code=503)
     if "delay" in fault:
         await asyncio.sleep(float(fault["delay"]))
@@ -55,7 +46,6 @@ async def item(request: Request) -> JSONResponse:
 async def set_faults(request: Request) -> JSONResponse:
     faults.clear()
     faults.update(await request.json())
-    arrivals.clear()
     return JSONResponse(faults)
 
 

@@ -1,9 +1,10 @@
-"""router: splits each app's traffic between its stable release and its canary. Owned by the
-lab, not by you.
+"""router: splits each app's traffic between its stable release, a baseline and a canary.
+Owned by the lab, not by you.
 
-GET  /{app}/...                    a user's request: to stable or to the canary, by weight
+GET  /{app}/...                    a user's request: to stable, the baseline or the canary
 GET  /_rollouts                    every app's rollout: {app: {"state", "weight"}}
-PUT  /_rollouts/{app}/weight       {"weight": 0..100}: the canary's share of the app's traffic
+PUT  /_rollouts/{app}/weight       {"weight": 0..50}: the canary's share of the app's traffic,
+                                   and the baseline's (a fresh copy of stable); stable the rest
 POST /_rollouts/{app}/promote      the canary takes all the traffic: the rollout is over
 POST /_rollouts/{app}/rollback     the canary takes none: the rollout is over
 POST /_rollouts/{app}              a new canary of the app (the harness deploys it)
@@ -11,7 +12,9 @@ GET  /metrics                      for Prometheus: every request, by app, versio
 
 A rollout is "idle" (no canary), "progressing", "promoted" or "rolled_back"; only a progressing
 one takes weights, a promotion or a rollback (409 otherwise). The split is exact: at weight 25,
-one request in four of the app goes to the canary. Every request and every rollout event is
+one request in four of the app goes to the canary, one in four to the baseline, and each
+request tells the release the share it takes (X-Traffic-Share: 25). Every request and every
+rollout event is
 written down (GET /_router/requests, /_router/events, for the checks).
 """
 
@@ -28,7 +31,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
 APPS = ("prices", "search", "cart", "stock", "reviews")
-VERSIONS = ("stable", "canary")
+VERSIONS = ("stable", "baseline", "canary")
+MAX_WEIGHT = 50  # the baseline takes as much as the canary
 CODES = ("2xx", "4xx", "5xx")
 
 REQUESTS = Counter(
@@ -38,7 +42,8 @@ REQUESTS = Counter(
 DURATION = Histogram(
     "router_request_duration_seconds", "Time to answer a user's request, by app and version",
     ["app", "version"],
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0),
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6,
+             0.7, 0.8, 0.9, 1.0, 1.25, 1.5, 2.0, 2.5, 5.0),
 )  # fmt: skip
 WEIGHT = Gauge("router_canary_weight", "The canary's share of the app's traffic, in %", ["app"])
 for _app in APPS:  # every series exists from the first scrape: rate() sees the first request
@@ -62,14 +67,24 @@ class Rollout:
     def __init__(self) -> None:
         self.state = "idle"
         self.weight = 0
-        self.credit = 0  # smooth weighted round robin: the canary's turn comes every 100/weight
+        self.credit = dict.fromkeys(VERSIONS, 0)  # smooth weighted round robin, as nginx's
 
-    def pick(self) -> str:
-        self.credit += self.weight
-        if self.credit >= 100:
-            self.credit -= 100
-            return "canary"
-        return "stable"
+    def shares(self) -> dict[str, int]:
+        """Each version's share of the app's traffic, in %."""
+        if self.state == "promoted":
+            return {"stable": 0, "baseline": 0, "canary": 100}
+        if self.state != "progressing":
+            return {"stable": 100, "baseline": 0, "canary": 0}
+        return {"stable": 100 - 2 * self.weight, "baseline": self.weight, "canary": self.weight}
+
+    def pick(self) -> tuple[str, int]:
+        """The version the next request goes to, and its share."""
+        shares = self.shares()
+        for version, share in shares.items():
+            self.credit[version] += share
+        chosen = max(VERSIONS, key=lambda version: self.credit[version])
+        self.credit[chosen] -= 100
+        return chosen, shares[chosen]
 
 
 rollouts = {app: Rollout() for app in APPS}
@@ -86,10 +101,12 @@ async def forward(request: Request) -> Response:
     app = request.path_params["app"]
     if app not in rollouts:
         return JSONResponse({"error": f"no app {app!r}"}, status_code=404)
-    version = rollouts[app].pick()
+    version, share = rollouts[app].pick()
     began = time.time()
     try:
-        answer = await UPSTREAMS[version].get(request.url.path)
+        answer = await UPSTREAMS[version].get(
+            request.url.path, headers={"x-traffic-share": str(share)}
+        )
         status, body = answer.status_code, answer.content
     except httpx.HTTPError as exc:
         status, body = 502, JSONResponse({"error": f"{version}: {exc!r}"}).body
@@ -121,7 +138,8 @@ async def start(request: Request) -> JSONResponse:
     app, rollout = _rollout(request)
     if rollout is None:
         return JSONResponse({"error": f"no app {app!r}"}, status_code=404)
-    rollout.state, rollout.weight, rollout.credit = "progressing", 0, 0
+    rollout.state, rollout.weight = "progressing", 0
+    rollout.credit = dict.fromkeys(VERSIONS, 0)
     event(app, "started", 0)
     return JSONResponse({"state": rollout.state, "weight": 0}, status_code=201)
 
@@ -133,8 +151,12 @@ async def set_weight(request: Request) -> JSONResponse:
         return refused
     assert rollout is not None
     weight = (await request.json()).get("weight")
-    if isinstance(weight, bool) or not isinstance(weight, int) or not 0 <= weight <= 100:
-        return JSONResponse({"error": "weight is a whole number from 0 to 100"}, status_code=400)
+    if isinstance(weight, bool) or not isinstance(weight, int) or not 0 <= weight <= MAX_WEIGHT:
+        return JSONResponse(
+            {"error": f"weight is a whole number from 0 to {MAX_WEIGHT} (the baseline takes as "
+             "much as the canary; promote for all of it)"},
+            status_code=400,
+        )  # fmt: skip
     rollout.weight = weight
     event(app, "weight", weight)
     return JSONResponse({"state": rollout.state, "weight": weight})

@@ -1,19 +1,22 @@
 """controller: rolls each app's new release out as a canary, step by step.
 
-The router splits each app's traffic between its stable release and its canary. When a new
-canary is deployed, the router lists its rollout as "progressing"; the controller then gives
-the canary a larger share of the traffic, step by step, and in the end promotes it (it takes
+The router splits each app's traffic between its stable release and its canary (and a
+baseline: a fresh copy of stable that takes as much traffic as the canary). When a new canary
+is deployed, the router lists its rollout as "progressing"; the controller then gives the
+canary a larger share of the traffic, step by step, and in the end promotes it (it takes
 all the traffic) or rolls it back (it takes none). Rollouts of different apps run side by side.
 
 Each step is judged on what the router told Prometheus about the requests of that step alone:
 once the canary has served enough of them, its error ratio and median latency are compared
-with stable's over the same window (the median: over a few dozen requests, p99 is the slowest
-one, and a single hiccup of either version would decide the verdict). A canary worse than
-stable by more than a margin is rolled back at once; one that holds up at every step is
-promoted.
+with the baseline's over the same window. The baseline, not stable: stable serves the rest of
+the traffic, and on a busy machine it is slower for that alone. The median, not p99: over a
+few dozen requests p99 is the slowest one, and a single hiccup would decide the verdict. A
+canary worse than the baseline by more than a margin is rolled back at once; one that holds
+up at every step is promoted.
 
-Wrong: a canary is rolled back only when both its errors and its latency are worse than stable's
-(and where or was meant): a canary that fails fast, or is slow but answers, is promoted.
+Wrong: a canary is rolled back only when both its errors and its latency are worse than the
+baseline's (and where or was meant): a canary that fails fast, or is slow but answers, is
+promoted.
 Rejected by: test_2_a_failing_canary_is_rolled_back_early,
     test_3_a_slow_canary_is_rolled_back_early,
     test_4_a_canary_that_fails_only_under_load_is_caught
@@ -36,10 +39,10 @@ from starlette.routing import Route
 
 STEPS = (25, 50)  # the canary's share of the app's traffic, in %, before it takes it all
 MIN_REQUESTS = 10  # canary requests a step must have served before it is judged
-ERROR_MARGIN = 0.05  # the canary may fail 5 points more of its requests than stable...
-LATENCY_MARGIN = 0.15  # ...and its median latency 150 ms above stable's: more is a regression
+ERROR_MARGIN = 0.05  # the canary may fail 5 points more of its requests than the baseline...
+LATENCY_MARGIN = 0.15  # ...and its median latency may be 150 ms above: more is a regression
 STEP_TIMEOUT = 30.0  # seconds a step waits for MIN_REQUESTS: no evidence by then, no promotion
-POLL_SECONDS = 0.1
+POLL_SECONDS = 0.25  # Prometheus scrapes the router every 0.25 s: no news sooner
 
 router = httpx.AsyncClient(base_url=os.environ["ROUTER_URL"], timeout=5.0)
 
@@ -69,17 +72,17 @@ async def health(app: str, version: str, window: str) -> Health:
 
 async def verdict(app: str, since: float) -> bool | None:
     """True if the canary holds up since `since` (the step's start), False if it is worse than
-    stable, None while it has served too few requests to tell."""
+    the baseline, None while it has served too few requests to tell."""
     window = f"{max(1, int((time.time() - since) * 1000))}ms"
     try:
         canary = await health(app, "canary", window)
         if canary.requests < MIN_REQUESTS:
             return None
-        stable = await health(app, "stable", window)
+        baseline = await health(app, "baseline", window)
     except httpx.HTTPError:
         return None  # Prometheus did not answer: ask again
-    worse_errors = canary.error_ratio > stable.error_ratio + ERROR_MARGIN
-    worse_latency = canary.median > stable.median + LATENCY_MARGIN
+    worse_errors = canary.error_ratio > baseline.error_ratio + ERROR_MARGIN
+    worse_latency = canary.median > baseline.median + LATENCY_MARGIN
     return not (worse_errors and worse_latency)
 
 
