@@ -9,6 +9,8 @@ import os
 import sqlite3
 from pathlib import Path
 
+from services import database
+
 DATABASE = Path(os.environ["SHARED_DIR"]) / "accounts.db"
 
 MIGRATIONS = {
@@ -27,8 +29,7 @@ def name_column(release: int) -> str:
 
 def connect(release: int) -> sqlite3.Connection:
     """A connection to the database, migrated up to `release`."""
-    db = sqlite3.connect(DATABASE, timeout=10, isolation_level=None, check_same_thread=False)
-    db.execute("PRAGMA journal_mode=WAL")
+    db = database.open_shared(DATABASE)
     db.execute("BEGIN IMMEDIATE")  # one replica migrates at a time
     db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
     done = {v for (v,) in db.execute("SELECT version FROM schema_version")}

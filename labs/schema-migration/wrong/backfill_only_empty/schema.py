@@ -15,6 +15,8 @@ import os
 import sqlite3
 from pathlib import Path
 
+from services import database
+
 DATABASE = Path(os.environ["SHARED_DIR"]) / "accounts.db"
 BATCH = 500  # rows per backfill transaction: short locks, traffic goes on between them
 
@@ -41,8 +43,7 @@ def write_columns(release: int) -> list[str]:
 
 def connect(release: int) -> sqlite3.Connection:
     """A connection to the database, migrated up to `release`."""
-    db = sqlite3.connect(DATABASE, timeout=10, isolation_level=None, check_same_thread=False)
-    db.execute("PRAGMA journal_mode=WAL")
+    db = database.open_shared(DATABASE)
     db.execute("BEGIN IMMEDIATE")  # one replica migrates at a time
     db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
     done = {v for (v,) in db.execute("SELECT version FROM schema_version")}
