@@ -678,6 +678,8 @@ def _cmd_up(args: argparse.Namespace) -> int:
                 f"  jaeger         {env.jaeger_url}  (query API: /api/traces?service=..., "
                 "/api/traces/<trace id>; no UI in a build from source)"
             )
+        if env.postgres_url is not None:
+            print(f"  postgres       {env.postgres_url}  (psql '{env.postgres_url}')")
         print(f"  logs           {env.run.dir / 'logs' if env.run else '-'}")
         print(by_hand(env.toxiproxy.base_url, lab.links[0].name if lab.links else "PROXY"))
         print("Ctrl-C here, or 'chaoslab down' from another terminal, stops it.", flush=True)
@@ -808,6 +810,19 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     except ChaoslabError as exc:
         problems += 1
         print(f"jaeger      BROKEN: {exc}")
+    from harness.postgres import find_postgres  # noqa: PLC0415
+
+    try:
+        postgres = find_postgres()
+        print(
+            f"postgres    {postgres.version} ({postgres.server})"
+            if postgres is not None
+            else "postgres    not here yet ('chaoslab setup' installs Debian's package as root; "
+            "the labs with a database need it)"
+        )
+    except ChaoslabError as exc:
+        problems += 1
+        print(f"postgres    BROKEN: {exc}")
     print(f"docker      {_docker_status()}")
     print(f"cache       {cache_root()}")
     return 1 if problems else 0
@@ -841,7 +856,23 @@ def _cmd_setup(args: argparse.Namespace) -> int:
         print(f"toxiproxy-cli (to break a running lab by hand) ready: {cli}")
     _setup_prometheus(build=args.prometheus)
     _setup_jaeger()
+    _setup_postgres()
     return 0
+
+
+def _setup_postgres() -> None:
+    """PostgreSQL, for the labs with a database: found, or Debian's package (as root), and the
+    template data folder every run copies, made now rather than on a training day."""
+    from harness.postgres import install_postgres  # noqa: PLC0415
+    from harness.postgres.program import ensure_template  # noqa: PLC0415
+
+    labs, _ = scan()
+    if not any(lab.postgres is not None for lab in labs):
+        print("postgres: no lab here has a database; not looked for")
+        return
+    found = install_postgres()
+    ensure_template(found)
+    print(f"postgres {found.version} ready: {found.server}")
 
 
 def _setup_jaeger() -> None:

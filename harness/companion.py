@@ -23,10 +23,11 @@ def start_companion(
     log: Path,
     port: int,
     wait: Callable[[Gone], None],
+    user: tuple[int, int] | None = None,
 ) -> ChildProcess:
     """Start `argv` as `what`, then `wait(gone)` until it answers on `port`; the process, or
     an error that says why (its last lines), the process stopped."""
-    process = ChildProcess(what.lower(), argv, run_id=run_id, log=log).start()
+    process = ChildProcess(what.lower(), argv, run_id=run_id, log=log, user=user).start()
 
     def gone() -> str | None:
         code = process.exit_code()

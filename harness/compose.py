@@ -13,10 +13,14 @@ through the SDK, a private network per run); it is for people who know Compose.
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
+from harness.images import POSTGRES_TEMPLATE
 from harness.lab import Lab, env_name
 from harness.metrics.config import render
+from harness.postgres.server import command as postgres_command
+from harness.postgres.server import url as postgres_url
 from harness.tracing.config import render as render_jaeger
 from harness.tracing.config import service_env as tracing_env
 
@@ -32,6 +36,8 @@ PROMETHEUS_DIR = "/etc/chaoslab"  # its configuration and rules, inside its cont
 JAEGER_OTLP_PORT = 4318  # inside its container: where the services send spans
 JAEGER_QUERY_PORT = 16686  # inside its container: its query API
 FIRST_JAEGER_PORT = 16686  # on the host: lab i (with a [tracing] table) gets 16686 + i
+POSTGRES_PORT = 5432  # inside its container
+FIRST_POSTGRES_PORT = 15432  # on the host: lab i (with a [postgres] table) gets 15432 + i
 SHARED_MOUNT = "/shared"  # SHARED_DIR in every service of a profile: a volume of the lab's
 TLS_MOUNT = "/tls"  # a [tls] lab's certificates, made by its PKI service: /tls/<service>/
 
@@ -151,6 +157,27 @@ def _jaeger_service(lab: Lab, index: int) -> list[str]:
     ]
 
 
+def postgres_name(lab: Lab) -> str:
+    return f"{lab.slug}-postgres"
+
+
+def _postgres_service(lab: Lab, index: int) -> list[str]:
+    """The image's template copied to the container's own data folder at each start, as the
+    docker backend does; the same settings as a run's (lock waits logged)."""
+    data = "/tmp/pgdata"
+    argv = postgres_command(Path("postgres"), Path(data), "0.0.0.0", POSTGRES_PORT)
+    script = f"cp -R {POSTGRES_TEMPLATE} {data} && chmod 700 {data} && exec {shlex.join(argv)}"
+    return [
+        f"  {postgres_name(lab)}:",
+        "    image: ${CHAOSLAB_POSTGRES_IMAGE:-chaoslab-postgres:local}",
+        f"    profiles: [{lab.slug}]",
+        f"    command: {json.dumps(['sh', '-c', script])}",
+        "    ports:",
+        f'      - "127.0.0.1:{FIRST_POSTGRES_PORT + index}:{POSTGRES_PORT}"',
+        "    networks: [lab]",
+    ]
+
+
 def _q(text: str) -> str:
     return json.dumps(text)  # a JSON string is a YAML scalar
 
@@ -193,6 +220,9 @@ def _lab_services(lab: Lab, index: int) -> list[str]:
             env.update(tracing_env(name, f"http://{jaeger_name(lab)}:{JAEGER_OTLP_PORT}"))
         if lab.metrics is not None and name in lab.metrics.readers:
             env["PROMETHEUS_URL"] = f"http://{prometheus_name(lab)}:{PROMETHEUS_PORT}"
+        database = lab.postgres is not None and name in lab.postgres.users
+        if database:
+            env["DATABASE_URL"] = postgres_url(f"{postgres_name(lab)}:{POSTGRES_PORT}")
         if name in lab.tls:
             env["TLS_DIR"] = f"{TLS_MOUNT}/{name}"
             # The profile's PKI service makes the run's CA and certificates: wait for them.
@@ -217,7 +247,7 @@ def _lab_services(lab: Lab, index: int) -> list[str]:
             "    tmpfs: [/state]",
             "    environment:",
             *(f"      {key}: {_q(value)}" for key, value in env.items()),
-            f"    depends_on: [{proxy}{', ' + pki_name(lab) if name in lab.tls else ''}]",
+            f"    depends_on: [{', '.join(_depends_on(lab, name, database))}]",
             "    networks: [lab]",
         ]
     if lab.tls:
@@ -234,7 +264,17 @@ def _lab_services(lab: Lab, index: int) -> list[str]:
         lines += _prometheus_service(lab, index)
     if lab.tracing is not None:
         lines += _jaeger_service(lab, index)
+    if lab.postgres is not None:
+        lines += _postgres_service(lab, index)
     return lines
+
+
+def _depends_on(lab: Lab, service: str, database: bool) -> list[str]:
+    return [
+        toxiproxy_name(lab),
+        *([pki_name(lab)] if service in lab.tls else []),
+        *([postgres_name(lab)] if database else []),
+    ]
 
 
 def compose_files(labs: list[Lab]) -> dict[str, str]:

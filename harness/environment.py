@@ -39,6 +39,9 @@ from harness.metrics.harness_exporter import HarnessExporter
 from harness.metrics.program import check_rules
 from harness.pki import RunPKI
 from harness.ports import free_ports
+from harness.postgres import install_postgres
+from harness.postgres.client import PostgresHandle
+from harness.postgres.server import url as postgres_url
 from harness.readiness import wait_ready
 from harness.runs import Run
 from harness.signals import signals_deferred
@@ -62,6 +65,7 @@ class Timings:
     services: float = 0.0
     prometheus: float = 0.0
     jaeger: float = 0.0
+    postgres: float = 0.0
     total: float = 0.0
 
 
@@ -88,6 +92,8 @@ class LabEnvironment:
     # The harness's own metrics (faults on, what the clients saw), for a run with Prometheus.
     harness_metrics: HarnessExporter | None = None
     _otlp_port: int = 0
+    _postgres: PostgresHandle | None = None
+    _postgres_port: int = 0
     _prometheus_port: int = 0
     # Rule files `promtool check rules` refused (lab-relative path -> its words): the run's
     # Prometheus goes without them, and a check reports them.
@@ -126,6 +132,7 @@ class LabEnvironment:
         begin = time.monotonic()
         program = self._prometheus_program()
         jaeger = self._jaeger_program()
+        database = install_postgres() if self.lab.postgres is not None else None
         # The factory first: importing a backend registers its reaper, which Run.create runs.
         factory = backend_factory(self.backend_name)
         self.run = Run.create()
@@ -134,6 +141,7 @@ class LabEnvironment:
         # Prometheus's port and the harness's metrics', and Jaeger's two (OTLP in, query out),
         # chosen with the others.
         extra = (2 if program is not None else 0) + (2 if jaeger is not None else 0)
+        extra += 1 if database is not None else 0
         tapped = self.lab.tapped
         ports = free_ports(len(services) + len(self.lab.links) + extra + len(tapped))
         spare = ports[len(services) + len(self.lab.links) :]
@@ -152,6 +160,12 @@ class LabEnvironment:
             mark = time.monotonic()
             self._start_jaeger(jaeger, spare.pop(), spare.pop())
             self.timings.jaeger = time.monotonic() - mark
+        if database is not None:
+            mark = time.monotonic()
+            self._postgres_port = spare.pop()
+            address = self._backend.start_postgres(database, self._postgres_port)
+            self._postgres = PostgresHandle(address, self._backend.postgres_log)
+            self.timings.postgres = time.monotonic() - mark
         # A container backend publishes on the host the proxy ports the checks use.
         published = [port for link, port in self._proxy_ports.items() if link.source == CHECKS]
         self._toxiproxy = self._backend.start_toxiproxy(self.seed, published)
@@ -198,6 +212,7 @@ class LabEnvironment:
         if self._jaeger is not None:  # so does Jaeger
             self._jaeger.close()
             self._jaeger = None
+        self._postgres = None  # the server itself stops with the backend
         if self._backend is not None:
             self._backend.close()
             self._backend = None
@@ -242,6 +257,19 @@ class LabEnvironment:
     def prometheus_program(self) -> Prometheus | None:
         """The Prometheus release the run uses, with its promtool (None without one)."""
         return self._prometheus_program_used if self._prometheus is not None else None
+
+    @property
+    def postgres(self) -> PostgresHandle:
+        """The run's PostgreSQL (a lab with a `[postgres]` table has one): connections for
+        a check that seeds or reads the database, and the lock waits the server logged."""
+        if self._postgres is None:
+            raise RuntimeError(f"lab '{self.lab.slug}' runs no PostgreSQL (see its lab.toml)")
+        return self._postgres
+
+    @property
+    def postgres_url(self) -> str | None:
+        """The run's database URL as this machine reaches it (None without one)."""
+        return self._postgres.url if self._postgres is not None else None
 
     @property
     def jaeger(self) -> JaegerClient:
@@ -324,6 +352,9 @@ class LabEnvironment:
             # Straight to Prometheus, as its scrapes are: a fault on a link blinds nobody.
             address = self.backend.prometheus_address(self._prometheus_port)
             env["PROMETHEUS_URL"] = f"http://{address}"
+        if self.lab.postgres is not None and service in self.lab.postgres.users:
+            # Straight to the database: a lab about the schema, not about the network.
+            env["DATABASE_URL"] = postgres_url(self.backend.postgres_address(self._postgres_port))
         env.update(spec.env)
         env.update(self.secrets_for(service))
         # Python services get the crash-point hook on their path (inert until a check arms it),

@@ -55,6 +55,8 @@ SERVICE_REQUIREMENTS = (
     "opentelemetry-exporter-otlp-proto-http",
     "pyjwt",
     "cryptography",
+    "psycopg",
+    "psycopg-binary",  # libpq inside the wheel: the base image has no libpq of its own
 )
 IMAGE_LABEL = "chaoslab.image"
 _GLIBC_MINORS = (36, 34, 28, 17)  # manylinux tags the base image (Debian 12) runs
@@ -80,6 +82,10 @@ COMPOSE_BASE = "chaoslab-base:local"
 COMPOSE_TOXIPROXY = "chaoslab-toxiproxy:local"
 COMPOSE_PROMETHEUS = "chaoslab-prometheus:local"
 COMPOSE_JAEGER = "chaoslab-jaeger:local"
+COMPOSE_POSTGRES = "chaoslab-postgres:local"
+# Where PostgreSQL's template and libraries are in a container (mounted, or in the image).
+POSTGRES_HOME = "/opt/chaoslab-postgres"
+POSTGRES_TEMPLATE = f"{POSTGRES_HOME}/template"
 
 
 def say(message: str) -> None:
@@ -540,6 +546,42 @@ def ensure_jaeger_image(client: Any, progress: Progress = say) -> str | None:
     return tag
 
 
+def ensure_postgres_image(client: Any, base: str, progress: Progress = say) -> str | None:
+    """PostgreSQL in the base image, for docker-compose.yml (the docker backend mounts the
+    host's installation instead); None where no PostgreSQL is at hand."""
+    from harness.postgres.program import (  # noqa: PLC0415
+        ensure_libraries,
+        ensure_template,
+        find_postgres,
+    )
+
+    found = find_postgres()
+    if found is None:
+        return None
+    dockerfile = DOCKER_DIR / "postgres.Dockerfile"
+    stat = found.server.stat()
+    tag = "chaoslab-postgres:" + digest(
+        _read(dockerfile), base, found.version, str(stat.st_size), str(stat.st_mtime_ns)
+    )
+    if _exists(client, tag):
+        return tag
+    progress(f"building {tag} from {found.libdir} ...")
+    template, libraries = ensure_template(found), ensure_libraries(found)
+    with tempfile.TemporaryDirectory(prefix="chaoslab-image-") as tmp:
+        context = Path(tmp)
+        for folder in (found.libdir, found.sharedir):
+            shutil.copytree(folder, context / "install" / folder.relative_to("/"), symlinks=True)
+        launcher = context / "install" / "usr" / "local" / "bin" / "postgres"
+        launcher.parent.mkdir(parents=True)
+        launcher.write_text(f'#!/bin/sh\nexec {found.server} "$@"\n')  # on PATH, any version
+        launcher.chmod(0o755)
+        shutil.copytree(libraries, context / "lib")
+        shutil.copytree(template, context / "template", symlinks=True)
+        shutil.copy2(dockerfile, context / "Dockerfile")
+        _build(client, context, tag, {"BASE": base})
+    return tag
+
+
 def main() -> int:
     """Build both images now (setup, CI): prints what was built and how long it took."""
     from harness.backends.docker import connect  # noqa: PLC0415 - one way to reach the engine
@@ -550,11 +592,14 @@ def main() -> int:
             images = ensure_images(client)
             prometheus = ensure_prometheus_image(client, images.base)
             jaeger = ensure_jaeger_image(client)
+            postgres = ensure_postgres_image(client, images.base)
             aliases = [(images.base, COMPOSE_BASE), (images.toxiproxy, COMPOSE_TOXIPROXY)]
             if prometheus is not None:
                 aliases.append((prometheus, COMPOSE_PROMETHEUS))
             if jaeger is not None:
                 aliases.append((jaeger, COMPOSE_JAEGER))
+            if postgres is not None:
+                aliases.append((postgres, COMPOSE_POSTGRES))
             for ref, alias in aliases:
                 name, _, tag = alias.partition(":")
                 client.images.get(ref).tag(name, tag)  # the stable names docker-compose.yml uses
@@ -567,6 +612,8 @@ def main() -> int:
         print(f"prometheus: {prometheus} (also {COMPOSE_PROMETHEUS})")
     if jaeger is not None:
         print(f"jaeger: {jaeger} (also {COMPOSE_JAEGER})")
+    if postgres is not None:
+        print(f"postgres: {postgres} (also {COMPOSE_POSTGRES})")
     print(f"ready in {time.monotonic() - started:.1f} s")
     return 0
 

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from harness._errors import LabDefinitionError, UnknownLabError
 from harness.metrics.config import MetricsSpec
+from harness.postgres.spec import PostgresSpec
 from harness.tracing.config import TracingSpec
 
 MANIFEST = "lab.toml"
@@ -95,6 +96,8 @@ class Lab:
     secrets: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     # `[tls] identities`: services that get a certificate from the run's CA in TLS_DIR.
     tls: tuple[str, ...] = ()
+    # `[postgres] users`: the lab needs a PostgreSQL per run; these services get DATABASE_URL.
+    postgres: PostgresSpec | None = None
 
     @property
     def tapped(self) -> tuple[Link, ...]:
@@ -268,7 +271,10 @@ def _parse(root: Path, path: Path, data: dict[str, Any]) -> Lab:
         path,
         None,
         data,
-        {"lab", "services", "links", "checks", "prometheus", "tracing", "secrets", "tls"},
+        {
+            *("lab", "services", "links", "checks", "prometheus", "tracing", "secrets", "tls"),
+            "postgres",
+        },
     )
     meta = _table(path, "lab", data.get("lab"))
     _only(path, "lab", meta, {"title", "chapter", "order", "learner_files", "hints"})
@@ -304,6 +310,7 @@ def _parse(root: Path, path: Path, data: dict[str, Any]) -> Lab:
     tracing = _tracing(path, data.get("tracing"), services)
     secrets = _secrets(path, data.get("secrets", {}), services)
     tls = _tls(path, data.get("tls"), services)
+    postgres = _postgres(path, data.get("postgres"), services)
     return Lab(
         slug=root.name,
         root=root,
@@ -320,6 +327,7 @@ def _parse(root: Path, path: Path, data: dict[str, Any]) -> Lab:
         tracing=tracing,
         secrets=secrets,
         tls=tls,
+        postgres=postgres,
     )
 
 
@@ -407,6 +415,17 @@ def _tracing(path: Path, raw: object, services: Mapping[str, ServiceSpec]) -> Tr
         'write services = ["<service>"]',
     )  # fmt: skip
     return TracingSpec(names)
+
+
+def _postgres(path: Path, raw: object, services: Mapping[str, ServiceSpec]) -> PostgresSpec | None:
+    """`[postgres] users = ["accounts"]`: the services that use the run's database."""
+    if raw is None:
+        return None
+    names = _naming_services(
+        path, raw, "postgres.users", services, "use the database", "no service uses it",
+        'write users = ["<service>"]',
+    )  # fmt: skip
+    return PostgresSpec(names)
 
 
 def _tls(path: Path, raw: object, services: Mapping[str, ServiceSpec]) -> tuple[str, ...]:

@@ -81,9 +81,11 @@ class ChildProcess:
         log: Path,
         cwd: Path | None = None,
         env: Mapping[str, str] | None = None,
+        user: tuple[int, int] | None = None,
     ) -> None:
         self.name = name
         self.argv = list(argv)
+        self.user = user  # (uid, gid) to run as, for a program that refuses root (PostgreSQL)
         self.log = log
         self.cwd = cwd
         self.env = {
@@ -107,6 +109,9 @@ class ChildProcess:
                 stdout=write_end,
                 stderr=write_end,
                 start_new_session=True,  # its own process group: signals reach all of it
+                user=self.user[0] if self.user else None,
+                group=self.user[1] if self.user else None,
+                extra_groups=[] if self.user else None,
                 # PDEATHSIG fires when the spawning *thread* ends, so only the main
                 # thread asks for it; a child started elsewhere is left to the reaper.
                 preexec_fn=_die_with_parent if _in_main_thread() else None,  # noqa: PLW1509

@@ -16,6 +16,7 @@ import contextlib
 import functools
 import json
 import os
+import pwd
 import secrets
 import shutil
 import signal
@@ -28,6 +29,7 @@ from pathlib import Path
 RUN_ENV = "CHAOSLAB_RUN"
 OWNER_ENV = "CHAOSLAB_OWNER"
 _DIR_PREFIX = "chaoslab-run-"
+UNPRIVILEGED_USER = "nobody"  # who runs, for root, what refuses root (PostgreSQL)
 
 # Extra reapers (the docker backend registers one), called at every reap.
 _reapers: list[Callable[[], None]] = []
@@ -216,10 +218,31 @@ def _kill_group_and_process(pid: int) -> None:
         os.kill(pid, signal.SIGKILL)
 
 
+def unprivileged_ids() -> tuple[int, int] | None:
+    """(uid, gid) as which a harness run by root starts a program that refuses to run as root
+    (PostgreSQL): `nobody`'s. None for any other user, whose programs run as themselves."""
+    if os.getuid() != 0:
+        return None
+    try:
+        entry = pwd.getpwnam(UNPRIVILEGED_USER)
+    except KeyError:
+        return (65534, 65534)
+    return entry.pw_uid, entry.pw_gid
+
+
+def runs_as_mine(uid: int) -> bool:
+    """Whether a process of `uid` may be one this user's runs started: its own, or (for root)
+    the unprivileged user its runs start PostgreSQL as. Its run label decides the rest."""
+    if uid == os.getuid():
+        return True
+    dropped = unprivileged_ids()
+    return dropped is not None and uid == dropped[0]
+
+
 def kill_run_processes(run_id: str) -> None:
     """SIGKILL every process (and its group) of this user labelled with `run_id`."""
     for process in run_processes():
-        if process.run == run_id and process.uid == os.getuid():
+        if process.run == run_id and runs_as_mine(process.uid):
             _kill_group_and_process(process.pid)
 
 
@@ -249,7 +272,7 @@ def reap_stale() -> set[str]:
     """
     reaped = set()
     for process in run_processes():
-        if process.uid != os.getuid() or process.owner is None:
+        if not runs_as_mine(process.uid) or process.owner is None:
             continue  # another user's, or no proof either way: never ours to kill
         if process.owner.provably_dead():
             _kill_group_and_process(process.pid)

@@ -9,6 +9,7 @@ from typing import Protocol
 
 from harness.lab import ServiceSpec
 from harness.metrics.program import Prometheus
+from harness.postgres.program import Postgres
 from harness.toxiproxy import ToxiproxyClient
 from harness.tracing.program import Jaeger
 
@@ -79,6 +80,16 @@ class Backend(Protocol):
 
     def otlp_address(self, otlp_port: int) -> str:
         """host:port at which a service sends its spans to the run's Jaeger."""
+
+    def start_postgres(self, program: Postgres, port: int) -> str:
+        """Start the run's PostgreSQL (a copy of the cached template as its data), reachable
+        from the checks on `port`; host:port for the checks, once it accepts connections."""
+
+    def postgres_address(self, port: int) -> str:
+        """host:port at which a service reaches the run's PostgreSQL (never through a proxy)."""
+
+    def postgres_log(self) -> list[str]:
+        """What the run's PostgreSQL has logged so far, a line each."""
 
     def harness_address(self) -> str | None:
         """The address of this machine at which the run's Prometheus reaches a server of the

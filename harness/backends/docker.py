@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import shlex
 import subprocess
 import sys
 import threading
@@ -35,11 +36,13 @@ from typing import Any
 
 from harness._errors import RunError, SetupError, ToxiproxyError
 from harness.backends.base import Stopped
-from harness.images import Images, ensure_images
+from harness.images import POSTGRES_HOME, Images, ensure_images
 from harness.lab import ServiceSpec
 from harness.metrics.program import Prometheus
 from harness.metrics.server import command, wait_ready
 from harness.ports import HOST, is_local_address, is_open
+from harness.postgres import server as postgres_server
+from harness.postgres.program import Postgres, ensure_libraries, ensure_template
 from harness.processes import stamp
 from harness.runs import OWNER_ENV, RUN_ENV, Owner, Run, reap_stale, register_reaper
 from harness.signals import signals_deferred
@@ -54,6 +57,10 @@ OWNER_LABEL = "chaoslab.owner"  # the harness process, exactly: reap only what i
 TOXIPROXY = "toxiproxy"  # the Toxiproxy container's name on the run network
 PROMETHEUS = "prometheus"  # the Prometheus container's name, for a lab that has one
 JAEGER = "jaeger"  # the Jaeger container's name, for a lab that has traces
+POSTGRES = "postgres"  # the PostgreSQL container's name, for a lab with a database
+POSTGRES_DATA = "/tmp/pgdata"  # in the container: its data dies with it
+NOBODY = "65534:65534"  # PostgreSQL refuses to run as root; nobody is in every base image
+ZONEINFO = "/usr/share/zoneinfo"  # where Debian's PostgreSQL finds "UTC"
 TOXIPROXY_API_PORT = 8474
 KILLED = 137  # a container's exit code after SIGKILL (128 + 9)
 PUBLISHED_ENV = "CHAOSLAB_DOCKER_PUBLISHED"
@@ -177,6 +184,7 @@ class DockerBackend:
         self._toxiproxy: Any = None
         self._prometheus: Any = None
         self._jaeger: Any = None
+        self._postgres: Any = None
         self._toxiproxy_address = ""
         self._published: set[int] = set()
         self._watchdog: subprocess.Popen[bytes] | None = None
@@ -284,29 +292,81 @@ class DockerBackend:
         )
         return url
 
+    # -- PostgreSQL ----------------------------------------------------------------------------
+    def start_postgres(self, program: Postgres, port: int) -> str:
+        """PostgreSQL as a container named `postgres` on the run network, in the base image
+        (Debian 12, as the host): the host's installation and the libraries it links to,
+        mounted read-only; its data a copy of the cached template inside the container (as
+        nobody: PostgreSQL refuses root, and nothing of it is left on the host to clean);
+        published on 127.0.0.1 at `port`."""
+        # Mounted where nobody may read them (the host's cache is under a home folder that
+        # the container's nobody could not enter), where the compose image keeps them too.
+        template, libraries = f"{POSTGRES_HOME}/template", f"{POSTGRES_HOME}/lib"
+        mounts = {
+            str(ensure_template(program)): (template, "ro"),
+            str(ensure_libraries(program)): (libraries, "ro"),
+            str(program.libdir): (str(program.libdir), "ro"),
+            str(program.sharedir): (str(program.sharedir), "ro"),
+        }
+        if Path(ZONEINFO).is_dir():
+            mounts[ZONEINFO] = (ZONEINFO, "ro")
+        argv = postgres_server.command(program.server, Path(POSTGRES_DATA), "0.0.0.0", port)
+        script = (
+            f"cp -R {template} {POSTGRES_DATA} && chmod 700 {POSTGRES_DATA} "
+            f"&& exec {shlex.join(argv)}"
+        )
+        self._postgres, _ = self._start_companion(
+            POSTGRES,
+            ["sh", "-c", script],
+            None,
+            port,
+            mounts,
+            lambda url, gone: postgres_server.wait_ready(f"{HOST}:{port}", gone),
+            user=NOBODY,
+            environment={"LD_LIBRARY_PATH": libraries},
+        )
+        return f"{HOST}:{port}"
+
+    def postgres_address(self, port: int) -> str:
+        return f"{POSTGRES}:{port}"  # on the run network
+
+    def postgres_log(self) -> list[str]:
+        if self._postgres is None:
+            return []
+        return _logs(self._postgres).splitlines()
+
     def _start_companion(
         self,
         name: str,
         argv: list[str],
-        binary: Path,
+        binary: Path | None,
         port: int,
-        mounts: dict[str, str],
+        mounts: Mapping[str, str | tuple[str, str]],
         wait: Callable[[str, Callable[[], str | None]], None],
+        user: str | None = None,
+        environment: dict[str, str] | None = None,
     ) -> tuple[Any, str]:
-        """A companion of the run (Prometheus, Jaeger) as a container named `name` on the run
-        network, in the base image: its binary, from the host's cache, and `mounts` (path ->
-        mode) bound at the same paths as on the host; `port` published on 127.0.0.1. The
-        container and its URL, once `wait(url, gone)` saw it answer."""
+        """A companion of the run (Prometheus, Jaeger, PostgreSQL) as a container named `name`
+        on the run network, in the base image: its binary, from the host's cache, and `mounts`
+        (path -> mode, bound at the same path as on the host, or path -> (where, mode));
+        `port` published on 127.0.0.1.
+        It runs as this user unless `user` says otherwise. The container and its URL, once
+        `wait(url, gone)` saw it answer."""
         assert self.images is not None
-        volumes = {path: {"bind": path, "mode": mode} for path, mode in mounts.items()}
-        volumes[str(binary.parent)] = {"bind": str(binary.parent), "mode": "ro"}
+        volumes = {}
+        for path, how in mounts.items():
+            bind, mode = how if isinstance(how, tuple) else (path, how)
+            volumes[path] = {"bind": bind, "mode": mode}
+        if binary is not None:
+            volumes[str(binary.parent)] = {"bind": str(binary.parent), "mode": "ro"}
         container = self._create_container(
             name,
             self.images.base,
             argv,
             ports={f"{port}/tcp": (HOST, port)},
             volumes=volumes,
-            user=f"{os.getuid()}:{os.getgid()}",
+            user=user or f"{os.getuid()}:{os.getgid()}",
+            environment=environment or {},
             init=True,
         )
         _start(container, name)
@@ -471,6 +531,7 @@ class DockerBackend:
             self._toxiproxy = None
             self._prometheus = None
             self._jaeger = None
+            self._postgres = None
             if self._watchdog is not None:
                 if removed:
                     self._watchdog.kill()  # its work is done; closing its pipe would wake it
@@ -534,6 +595,8 @@ class DockerBackend:
             named.append((PROMETHEUS, self._prometheus))
         if self._jaeger is not None:
             named.append((JAEGER, self._jaeger))
+        if self._postgres is not None:
+            named.append((POSTGRES, self._postgres))
         for name, container in named:
             with contextlib.suppress(Exception):  # a container already gone has no logs to keep
                 lines = [*earlier.get(name, []), *_logs(container).splitlines()]

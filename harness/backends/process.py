@@ -13,6 +13,8 @@ from harness.lab import ServiceSpec
 from harness.metrics.program import Prometheus
 from harness.metrics.server import PrometheusServer
 from harness.ports import HOST, listener_in_group
+from harness.postgres.program import Postgres
+from harness.postgres.server import PostgresServer
 from harness.processes import ChildProcess
 from harness.runs import Run
 from harness.toxiproxy import ToxiproxyClient, ToxiproxyServer
@@ -70,6 +72,7 @@ class ProcessBackend:
         self._toxiproxy: ToxiproxyServer | None = None
         self._prometheus: PrometheusServer | None = None
         self._jaeger: JaegerServer | None = None
+        self._postgres: PostgresServer | None = None
 
     def start_toxiproxy(self, seed: int, published: Sequence[int] = ()) -> ToxiproxyClient:
         server = ToxiproxyServer(self.run.id, self.run.dir / "logs" / "toxiproxy.log", seed)
@@ -99,6 +102,19 @@ class ProcessBackend:
 
     def otlp_address(self, otlp_port: int) -> str:
         return f"{HOST}:{otlp_port}"
+
+    def start_postgres(self, program: Postgres, port: int) -> str:
+        server = PostgresServer(
+            program, self.run.id, self.run.dir / "postgres", self.run.dir / "logs" / "postgres.log"
+        )
+        self._postgres = server
+        return server.start(port)
+
+    def postgres_address(self, port: int) -> str:
+        return f"{HOST}:{port}"
+
+    def postgres_log(self) -> list[str]:
+        return self._postgres.log_lines() if self._postgres is not None else []
 
     def harness_address(self) -> str | None:
         return HOST
@@ -170,6 +186,9 @@ class ProcessBackend:
         deadline = time.monotonic() + STOP_GRACE
         for service in services:
             service.stop(grace=max(0.0, deadline - time.monotonic()))
+        if self._postgres is not None:  # after its users: they close their connections first
+            self._postgres.stop()
+            self._postgres = None
         if self._toxiproxy is not None:
             self._toxiproxy.stop()
             self._toxiproxy = None

@@ -58,7 +58,7 @@ def test_images_are_reused_when_nothing_changed(docker_client: Any, docker_image
 
 def test_base_image_has_what_services_import(docker_client: Any, docker_images: Images) -> None:
     script = (
-        "import starlette, uvicorn, httpx, tenacity, prometheus_client, opentelemetry.sdk;"
+        "import starlette, uvicorn, httpx, tenacity, prometheus_client, opentelemetry.sdk, psycopg;"
         "import harness.service_kit; print(uvicorn.__version__)"
     )
     out = docker_client.containers.run(docker_images.base, ["python3", "-c", script], remove=True)

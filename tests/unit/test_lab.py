@@ -17,6 +17,7 @@ from harness.lab import (
     scan,
 )
 from harness.metrics.config import MetricsSpec
+from harness.postgres import PostgresSpec
 from harness.tracing.config import TracingSpec
 
 LAB = """\
@@ -126,6 +127,13 @@ def test_tracing_table_names_the_services_that_send_spans(write_lab):
 
     assert lab.tracing == TracingSpec(("payments",))
     assert load_lab(write_lab(manifest())).tracing is None
+
+
+def test_postgres_table_names_the_services_that_use_the_database(write_lab):
+    lab = load_lab(write_lab(manifest(checks=CHECKS + '[postgres]\nusers = ["payments"]\n')))
+
+    assert lab.postgres == PostgresSpec(("payments",))
+    assert load_lab(write_lab(manifest())).postgres is None
 
 
 def test_secrets_table_names_who_gets_each_runs_secret(write_lab):
@@ -275,7 +283,8 @@ INVALID = [
         'colour = "blue"\n' + manifest(),
         "colour",
         "unknown key",
-        "remove it (allowed: checks, lab, links, prometheus, secrets, services, tls, tracing)",
+        "remove it (allowed: checks, lab, links, postgres, prometheus, secrets, services, tls, "
+        "tracing)",
     ),
     _case(
         "unknown-key-in-lab",
@@ -455,6 +464,20 @@ INVALID = [
         "tracing.services",
         "no service sends spans",
         'services = ["<service>"]',
+    ),
+    _case(
+        "postgres-of-no-such-service",
+        manifest(checks=CHECKS + '[postgres]\nusers = ["shop"]\n'),
+        "postgres.users",
+        "'shop' is not one of the lab's services (payments, ledger-db)",
+        "name services that use the database",
+    ),
+    _case(
+        "postgres-of-nobody",
+        manifest(checks=CHECKS + "[postgres]\nusers = []\n"),
+        "postgres.users",
+        "no service uses it",
+        'users = ["<service>"]',
     ),
     _case(
         "tracing-unknown-key",

@@ -264,3 +264,20 @@ def test_run_create_reaps_the_leftovers_of_a_dead_run(sandbox):
     assert not entry.exists()
     assert not folder.exists()
     run.close()
+
+
+def test_root_counts_what_it_runs_as_nobody_as_its_own_and_nothing_else(monkeypatch):
+    monkeypatch.setattr(runs.os, "getuid", lambda: 0)
+    nobody = runs.unprivileged_ids()
+    assert nobody is not None
+    assert runs.runs_as_mine(0)
+    assert runs.runs_as_mine(nobody[0])
+    assert not runs.runs_as_mine(1000)
+
+
+def test_any_other_user_counts_only_its_own_processes(monkeypatch):
+    monkeypatch.setattr(runs.os, "getuid", lambda: 1000)
+    assert runs.unprivileged_ids() is None
+    assert runs.runs_as_mine(1000)
+    assert not runs.runs_as_mine(0)
+    assert not runs.runs_as_mine(65534)
