@@ -13,9 +13,15 @@ import time
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 
-from harness.compose import FIRST_JAEGER_PORT, FIRST_PROMETHEUS_PORT, proxy_port
+from harness.compose import (
+    FIRST_JAEGER_PORT,
+    FIRST_POSTGRES_PORT,
+    FIRST_PROMETHEUS_PORT,
+    proxy_port,
+)
 from harness.images import Images
 from harness.lab import catalogue
 from tests.conftest import ROOT
@@ -178,5 +184,45 @@ def test_a_tracing_profile_has_its_jaeger_receiving_the_labs_spans(
                 pass
             assert time.monotonic() < deadline, "no span of an order reached Jaeger"
             time.sleep(0.5)
+    finally:
+        compose("--profile", slug, "down", "-v", "--remove-orphans", project=project, env=env)
+
+
+def test_a_database_profile_has_its_postgres_serving_the_labs_replicas(
+    docker_images: Images,
+) -> None:
+    subprocess.run([sys.executable, "-m", "harness.images"], check=True, capture_output=True)
+    slug = "schema-migration"
+    labs = catalogue(ROOT / "labs")
+    index = [lab.slug for lab in labs].index(slug)
+    port = FIRST_POSTGRES_PORT + index
+    lb = next(
+        proxy_port(index, j)
+        for j, link in enumerate(next(lab for lab in labs if lab.slug == slug).links)
+        if link.source == "checks" and link.target == "lb"
+    )
+    if busy(port) or busy(lb):
+        pytest.skip(f"port {port} or {lb} is taken (a Compose profile of {slug} running?)")
+    project = f"chaoslab-test-postgres-{os.getpid()}"
+    env = {**os.environ, "CHAOSLAB_BASE_IMAGE": docker_images.base}
+    try:
+        up = compose("--profile", slug, "up", "-d", project=project, env=env)
+        assert up.returncode == 0, up.stdout + up.stderr
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                # The starter, release 1, through the profile's balancer, on its PostgreSQL.
+                put = httpx.put(
+                    f"http://127.0.0.1:{lb}/accounts/a-1", json={"name": "Ada"}, timeout=5
+                )
+                got = httpx.get(f"http://127.0.0.1:{lb}/accounts/a-1", timeout=5)
+                if put.status_code == 200 and got.json().get("name") == "Ada":
+                    break
+            except (httpx.HTTPError, ValueError):
+                pass
+            assert time.monotonic() < deadline, "the profile's replicas never stored an account"
+            time.sleep(0.5)
+        with psycopg.connect(f"postgresql://chaoslab@127.0.0.1:{port}/chaoslab") as db:
+            assert db.execute("SELECT name FROM accounts WHERE id = 'a-1'").fetchone() == ("Ada",)
     finally:
         compose("--profile", slug, "down", "-v", "--remove-orphans", project=project, env=env)

@@ -37,3 +37,16 @@ def test_a_service_that_reads_prometheus_reaches_its_profiles_prometheus() -> No
     controller = compose.split("  canary-deploy-controller:\n", 1)[1].split("\n  canary-deploy-")[0]
     assert 'PROMETHEUS_URL: "http://canary-deploy-prometheus:9090"' in controller
     assert "  canary-deploy-prometheus:\n" in compose
+
+
+def test_a_service_with_a_database_reaches_its_profiles_postgres_once_it_started() -> None:
+    compose = (ROOT / "docker-compose.yml").read_text()
+    replica = compose.split("  schema-migration-accounts-1:\n", 1)[1].split(
+        "\n  schema-migration-"
+    )[0]
+    assert (
+        'DATABASE_URL: "postgresql://chaoslab@schema-migration-postgres:5432/chaoslab"' in replica
+    )
+    assert "schema-migration-postgres]" in replica  # in depends_on
+    postgres = compose.split("  schema-migration-postgres:\n", 1)[1].split("\n  ")[0]
+    assert "chaoslab-postgres:local" in postgres

@@ -25,7 +25,7 @@ NAME = schema.name_column(RELEASE)
 async def read(request: Request) -> JSONResponse:
     account = request.path_params["account"]
     row = db.execute(
-        f"SELECT id, {NAME}, balance FROM accounts WHERE id = ?", (account,)
+        f"SELECT id, {NAME}, balance FROM accounts WHERE id = %s", (account,)
     ).fetchone()
     if row is None:
         return JSONResponse({"error": f"no account {account}"}, status_code=404)
@@ -36,7 +36,7 @@ async def write(request: Request) -> JSONResponse:
     account = request.path_params["account"]
     name = (await request.json())["name"]
     db.execute(
-        f"INSERT INTO accounts (id, {NAME}) VALUES (?, ?) "
+        f"INSERT INTO accounts (id, {NAME}) VALUES (%s, %s) "
         f"ON CONFLICT (id) DO UPDATE SET {NAME} = excluded.{NAME}",
         (account, name),
     )

@@ -1,21 +1,29 @@
-"""database: opens the SQLite file that every replica shares. Owned by the lab, not by you."""
+"""database: connects a replica to the PostgreSQL that every replica shares. Owned by the lab,
+not by you."""
 
-import sqlite3
+import os
 import time
-from pathlib import Path
+
+import psycopg
+
+CONNECT_FOR = 10.0  # seconds: the server may still be starting when the replicas do
 
 
-def open_shared(path: Path) -> sqlite3.Connection:
-    """A connection to `path` in WAL mode (readers never wait for a writer) and in autocommit
-    (BEGIN and COMMIT are yours), that waits up to 10 s for another connection's lock."""
-    db = sqlite3.connect(path, timeout=10, isolation_level=None, check_same_thread=False)
-    # Two replicas that start at once race to turn a new file to WAL, and the loser's PRAGMA
-    # fails at once ("database is locked") instead of waiting for the lock: try it again.
-    for _ in range(100):
+def open_shared() -> psycopg.Connection:
+    """A connection to $DATABASE_URL in autocommit (each statement commits on its own; a
+    transaction is yours: `with db.transaction():`), tried again while the server is not
+    accepting connections yet."""
+    deadline = time.monotonic() + CONNECT_FOR
+    while True:
         try:
-            db.execute("PRAGMA journal_mode=WAL")
-            return db
-        except sqlite3.OperationalError:
-            time.sleep(0.05)
-    db.execute("PRAGMA journal_mode=WAL")  # still locked after 5 s: let the error tell it
-    return db
+            # prepare_threshold=None: psycopg prepares a statement once it has run it 5 times,
+            # and this connection outlives the other replica's migrations: a statement prepared
+            # before an ALTER TABLE that changes the columns it returns fails after it with
+            # "cached plan must not change result type".
+            return psycopg.connect(
+                os.environ["DATABASE_URL"], autocommit=True, prepare_threshold=None
+            )
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)

@@ -1,17 +1,15 @@
-"""The accounts database: one SQLite file that every replica shares, and the migrations that
+"""The accounts database: the PostgreSQL that every replica shares, and the migrations that
 take its schema from one release to the next.
 
 Each replica applies, when it starts, the migrations of its release that no one applied yet
 (the database remembers which, in schema_version). Releases are deployed one replica at a time.
 """
 
-import os
-import sqlite3
-from pathlib import Path
+import psycopg
 
 from services import database
 
-DATABASE = Path(os.environ["SHARED_DIR"]) / "accounts.db"
+MIGRATING = 1  # the advisory lock a replica holds while it migrates
 
 MIGRATIONS = {
     1: [
@@ -27,16 +25,16 @@ def name_column(release: int) -> str:
     return "full_name" if release >= 2 else "name"
 
 
-def connect(release: int) -> sqlite3.Connection:
+def connect(release: int) -> psycopg.Connection:
     """A connection to the database, migrated up to `release`."""
-    db = database.open_shared(DATABASE)
-    db.execute("BEGIN IMMEDIATE")  # one replica migrates at a time
-    db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-    done = {v for (v,) in db.execute("SELECT version FROM schema_version")}
-    for version in sorted(MIGRATIONS):
-        if version <= release and version not in done:
-            for statement in MIGRATIONS[version]:
-                db.execute(statement)
-            db.execute("INSERT INTO schema_version VALUES (?)", (version,))
-    db.execute("COMMIT")
+    db = database.open_shared()
+    with db.transaction():
+        db.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATING,))  # one replica at a time
+        db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        done = {v for (v,) in db.execute("SELECT version FROM schema_version")}
+        for version in sorted(MIGRATIONS):
+            if version <= release and version not in done:
+                for statement in MIGRATIONS[version]:
+                    db.execute(statement)
+                db.execute("INSERT INTO schema_version VALUES (%s)", (version,))
     return db

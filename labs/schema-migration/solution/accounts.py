@@ -26,7 +26,7 @@ WRITE = schema.write_columns(RELEASE)
 async def read(request: Request) -> JSONResponse:
     account = request.path_params["account"]
     row = db.execute(
-        f"SELECT id, {READ}, balance FROM accounts WHERE id = ?", (account,)
+        f"SELECT id, {READ}, balance FROM accounts WHERE id = %s", (account,)
     ).fetchone()
     if row is None:
         return JSONResponse({"error": f"no account {account}"}, status_code=404)
@@ -37,10 +37,10 @@ async def write(request: Request) -> JSONResponse:
     account = request.path_params["account"]
     name = (await request.json())["name"]
     columns = ", ".join(WRITE)
-    values = ", ".join("?" for _ in WRITE)
+    values = ", ".join("%s" for _ in WRITE)
     updates = ", ".join(f"{c} = excluded.{c}" for c in WRITE)
     db.execute(
-        f"INSERT INTO accounts (id, {columns}) VALUES (?, {values}) "
+        f"INSERT INTO accounts (id, {columns}) VALUES (%s, {values}) "
         f"ON CONFLICT (id) DO UPDATE SET {updates}",
         (account, *(name for _ in WRITE)),
     )

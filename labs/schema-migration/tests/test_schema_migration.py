@@ -2,7 +2,8 @@
 balancer while the harness deploys releases 2, 3, 4 and 5, one replica at a time.
 
 One scenario runs once for the module. Once both replicas run release 1, the harness writes
-SEEDED accounts straight into the database (as years of customers would have). Four clients
+SEEDED accounts straight into the database (as years of customers would have): enough that a
+backfill of all of them in one transaction holds its locks for a second or two. Four clients
 each own a quarter of them: each renames one of its accounts, reads it back, and reads another
 of its own, over and over. Meanwhile the harness deploys each release in turn: it stops a
 replica (SIGTERM), starts it with the next RELEASE, waits until it is ready, lets it serve
@@ -11,23 +12,27 @@ other. While two releases serve side by side, the harness also renames an accoun
 replica and reads it on the other, and reads an account nobody renames on both, straight at
 each replica; during the first deploy it renames one more account on release 2, then on
 release 1.
-The checks judge what the clients got, the load balancer's record, and the database file.
+The checks judge what the clients got, the load balancer's record, the database, and the
+lock waits PostgreSQL logged.
 """
 
 import itertools
-import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from harness import CheckResult, Client, Faults, History, LabEnvironment, Operation, Traffic, expect
+from harness.postgres.client import LockWait
 
-SEEDED = 2000
+# Accounts written before the deploys: enough that one UPDATE of all of them takes close to 2 s
+# (1.8 s with nothing else running), long enough that the traffic certainly waits for it. With
+# 200,000 the first rename to wait sometimes came half-way through, and waited only 0.48 s.
+# The batched backfill takes about as long, in 300 short transactions.
+SEEDED = 300_000
 CLIENTS = 4
 RELEASES = (2, 3, 4, 5)
 BETWEEN = 0.1  # seconds of traffic before the first deploy, between two, and after the last
@@ -40,17 +45,28 @@ QUIET_N = SEEDED  # a seeded account nobody renames: its seeded name, read on ev
 QUIET = f"a-{QUIET_N}"
 STRADDLE = "a-straddle"  # renamed on release 2, then on release 1, during the first deploy
 STRADDLE_NAMES = ("Renamed on release 2", "Renamed on release 1")
+# PostgreSQL logs a lock wait once it passes deadlock_timeout (the harness sets 100 ms): shorter
+# waits are not seen at all. A backfill batch of a thousand rows holds its rows' locks for about
+# 10 ms: in 8 runs of the solution (3 with both cores busy, 1 on docker), PostgreSQL logged no
+# wait at all. One UPDATE of every row holds them until it commits, and the first rename of a
+# row it has already changed waits for most of that: 0.81 s to 2.05 s in 9 runs (3 on docker,
+# 3 with both cores busy). The bound sits between: 2.5 times the shortest wait PostgreSQL
+# logs, under a third of the shortest wait one UPDATE caused.
+LOCK_BOUND = 0.25
+SQL_SHOWN = 90  # characters of a waiting statement a failure shows
 
 
 def seeded_name(n: int) -> str:
-    return f"Customer {n:05d}"
+    return f"Customer {n:06d}"
 
 
-def seed(database: Path) -> None:
-    with sqlite3.connect(database, timeout=10) as db:
-        db.executemany(
-            "INSERT INTO accounts (id, name) VALUES (?, ?)",
-            ((f"a-{n}", seeded_name(n)) for n in range(SEEDED + 1)),
+def seed(lab: LabEnvironment) -> None:
+    """Accounts a-0 to a-SEEDED, named as seeded_name() names them, in one statement."""
+    with lab.postgres.connect() as db:
+        db.execute(
+            "INSERT INTO accounts (id, name) "
+            "SELECT 'a-' || n, 'Customer ' || lpad(n::text, 6, '0') FROM generate_series(0, %s) n",
+            (SEEDED,),
         )
 
 
@@ -161,35 +177,44 @@ class Scenario:
     stops: list[tuple[str, Any]]
     faults: Faults
     probes: list[Probe]
+    deploys: list[tuple[float, int]]  # (unix time it began, release)
+    lock_waits: list[LockWait]
 
     def ops(self, f: str) -> list[Operation]:
         return self.history.where(f=f)
 
 
-def final_state(database: Path) -> tuple[list[str], dict[str, Any]]:
-    with sqlite3.connect(database, timeout=10) as db:
-        columns = [row[1] for row in db.execute("PRAGMA table_info(accounts)")]
+def final_state(lab: LabEnvironment) -> tuple[list[str], dict[str, Any]]:
+    with lab.postgres.connect() as db:
+        columns = [
+            column
+            for (column,) in db.execute(
+                "SELECT column_name FROM information_schema.columns "
+                "WHERE table_name = 'accounts' ORDER BY ordinal_position"
+            )
+        ]
         column = "full_name" if "full_name" in columns else "name"
-        stored = dict(db.execute(f"SELECT id, {column} FROM accounts"))
+        stored = dict(db.execute(f"SELECT id, {column} FROM accounts").fetchall())
     return columns, stored
 
 
 @pytest.fixture(scope="module")
 def scenario(lab_module: LabEnvironment, chaoslab_seed: int) -> Scenario:
     lab = lab_module
-    database = lab.shared_dir / "accounts.db"
-    seed(database)
+    seed(lab)
     books = Books({f"a-{n}": seeded_name(n) for n in range(SEEDED + 1)})
     probes: list[Probe] = []
     counter = itertools.count(1)
     faults = Faults(lab)
     traffic = Traffic(chaoslab_seed)
     stops = []
+    deploys: list[tuple[float, int]] = []
     work = customers(lab.url("lb"), books, lambda: next(counter))
     with traffic.start(work, clients=CLIENTS, timeout=CLIENT_TIMEOUT) as run:
         time.sleep(BETWEEN)
         for release in RELEASES:
             env = {"RELEASE": str(release)}
+            deploys.append((time.time(), release))
             first, *rest = REPLICAS
             stops += faults.rolling_restart([first], grace=GRACE, env=env)
             if release == 2:
@@ -199,8 +224,34 @@ def scenario(lab_module: LabEnvironment, chaoslab_seed: int) -> Scenario:
             stops += faults.rolling_restart(rest, grace=GRACE, env=env)
             time.sleep(BETWEEN)
         history = run.stop()
-    columns, stored = final_state(database)
-    return Scenario(history, books, columns, stored, stops, faults, probes)
+    columns, stored = final_state(lab)
+    waits = lab.postgres.lock_waits()
+    return Scenario(history, books, columns, stored, stops, faults, probes, deploys, waits)
+
+
+def statement(wait: LockWait) -> str:
+    """` (the SQL that waited)`, shortened, or "" when the log had none."""
+    sql = " ".join(wait.statement.split())
+    if len(sql) > SQL_SHOWN:
+        sql = sql[:SQL_SHOWN].rsplit(" ", 1)[0] + " ..."
+    return f" ({sql})" if sql else ""
+
+
+def when(wait: LockWait, deploys: list[tuple[float, int]]) -> str:
+    """` during the deploy of release N`, when the log said when the wait ended."""
+    if wait.at is None:
+        return ""
+    began = [release for at, release in deploys if at <= wait.at]
+    return f" during the deploy of release {began[-1]}" if began else ""
+
+
+def holder(lock: str) -> str:
+    """What held the lock, in the learner's words."""
+    if "on transaction" in lock:  # a row lock: waiting for the transaction that holds the row
+        return "a transaction held rows that traffic writes"
+    if "on relation" in lock:
+        return "a transaction held the whole table (an ALTER TABLE, or an explicit LOCK)"
+    return "another transaction held it"
 
 
 # -- the checks ------------------------------------------------------------------------------
@@ -267,6 +318,26 @@ def test_3_the_final_schema_has_only_the_new_column(scenario: Scenario) -> None:
         "the final schema has only the new column",
         f"after release {RELEASES[-1]}, the accounts table's columns are {FINAL_COLUMNS}",
         f"columns {scenario.columns}",
+        errors,
+    )
+    expect(result)
+
+
+def test_4_the_backfill_holds_no_lock_that_stalls_traffic(scenario: Scenario) -> None:
+    waits = scenario.lock_waits
+    errors = [
+        f"a statement waited {w.waited:.2f} s for {w.lock}{statement(w)}"
+        f"{when(w, scenario.deploys)}: {holder(w.lock)}"
+        for w in sorted(waits, key=lambda w: -w.waited)
+        if w.waited > LOCK_BOUND
+    ]
+    longest = max((w.waited for w in waits), default=0.0)
+    result = CheckResult(
+        "the backfill holds no lock that stalls traffic",
+        f"no statement waits longer than {LOCK_BOUND} s for a lock another transaction holds "
+        "(as PostgreSQL logged its lock waits)",
+        f"{len(waits)} lock wait{'' if len(waits) == 1 else 's'} logged (PostgreSQL logs those "
+        "of 0.1 s or more)" + (f"; the longest {longest:.2f} s" if waits else ""),
         errors,
     )
     expect(result)

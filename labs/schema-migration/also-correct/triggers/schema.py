@@ -1,4 +1,4 @@
-"""The accounts database: one SQLite file that every replica shares, and the migrations that
+"""The accounts database: the PostgreSQL that every replica shares, and the migrations that
 take its schema from one release to the next.
 
 Each replica applies, when it starts, the migrations of its release that no one applied yet
@@ -10,14 +10,13 @@ Also correct: release 2 adds full_name with triggers that copy every write of na
 full_name; release 4 drops the triggers and name.
 """
 
-import os
-import sqlite3
-from pathlib import Path
-
+import psycopg
 from services import database
 
-DATABASE = Path(os.environ["SHARED_DIR"]) / "accounts.db"
-BATCH = 500  # rows per backfill transaction: short locks, traffic goes on between them
+MIGRATING = 1  # the advisory lock a replica holds while it migrates
+# Rows per backfill transaction: each holds its rows' locks for a few milliseconds, and the
+# renames that traffic makes go on between two.
+BATCH = 1000
 
 MIGRATIONS = {
     1: [
@@ -25,14 +24,20 @@ MIGRATIONS = {
     ],
     2: [
         "ALTER TABLE accounts ADD COLUMN full_name TEXT",
-        "CREATE TRIGGER name_inserted AFTER INSERT ON accounts WHEN NEW.full_name IS NULL "
-        "BEGIN UPDATE accounts SET full_name = NEW.name WHERE id = NEW.id; END",
-        "CREATE TRIGGER name_updated AFTER UPDATE OF name ON accounts "
-        "BEGIN UPDATE accounts SET full_name = NEW.name WHERE id = NEW.id; END",
+        """CREATE FUNCTION copy_name() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            NEW.full_name := NEW.name;
+            RETURN NEW;
+        END $$""",
+        "CREATE TRIGGER name_inserted BEFORE INSERT ON accounts "
+        "FOR EACH ROW WHEN (NEW.full_name IS NULL) EXECUTE FUNCTION copy_name()",
+        "CREATE TRIGGER name_updated BEFORE UPDATE OF name ON accounts "
+        "FOR EACH ROW EXECUTE FUNCTION copy_name()",
     ],
     4: [
-        "DROP TRIGGER name_inserted",
-        "DROP TRIGGER name_updated",
+        "DROP TRIGGER name_inserted ON accounts",
+        "DROP TRIGGER name_updated ON accounts",
+        "DROP FUNCTION copy_name()",
         "ALTER TABLE accounts DROP COLUMN name",
     ],
 }
@@ -50,30 +55,37 @@ def write_columns(release: int) -> list[str]:
     return ["name"] if release == 2 else ["full_name"]
 
 
-def connect(release: int) -> sqlite3.Connection:
+def connect(release: int) -> psycopg.Connection:
     """A connection to the database, migrated up to `release`."""
-    db = database.open_shared(DATABASE)
-    db.execute("BEGIN IMMEDIATE")  # one replica migrates at a time
-    db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-    done = {v for (v,) in db.execute("SELECT version FROM schema_version")}
-    for version in sorted(MIGRATIONS):
-        if version <= release and version not in done:
-            for statement in MIGRATIONS[version]:
-                db.execute(statement)
-            db.execute("INSERT INTO schema_version VALUES (?)", (version,))
-    db.execute("COMMIT")
+    db = database.open_shared()
+    with db.transaction():
+        db.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATING,))  # one replica at a time
+        db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        done = {v for (v,) in db.execute("SELECT version FROM schema_version")}
+        for version in sorted(MIGRATIONS):
+            if version <= release and version not in done:
+                for statement in MIGRATIONS[version]:
+                    db.execute(statement)
+                db.execute("INSERT INTO schema_version VALUES (%s)", (version,))
     if release == 2:
         backfill(db)  # the triggers keep what release 1 writes from now on
     return db
 
 
-def backfill(db: sqlite3.Connection) -> None:
-    """Copy name into full_name where only release 1 wrote it, a batch per transaction."""
+def backfill(db: psycopg.Connection) -> None:
+    """Copy name into full_name where only release 1 wrote it, one short transaction per batch
+    of ids (autocommit), each batch after the last id of the one before."""
+    last = ""
     while True:
-        copied = db.execute(
-            "UPDATE accounts SET full_name = name WHERE rowid IN "
-            "(SELECT rowid FROM accounts WHERE full_name IS NULL AND name IS NOT NULL LIMIT ?)",
-            (BATCH,),
-        ).rowcount
-        if copied == 0:
+        (end,) = db.execute(
+            "SELECT max(id) FROM (SELECT id FROM accounts WHERE id > %s ORDER BY id LIMIT %s) b",
+            (last, BATCH),
+        ).fetchone()
+        if end is None:
             return
+        db.execute(
+            "UPDATE accounts SET full_name = name "
+            "WHERE id > %s AND id <= %s AND full_name IS NULL AND name IS NOT NULL",
+            (last, end),
+        )
+        last = end
