@@ -26,7 +26,11 @@ VARIANTS = [(lab, variant) for lab in LABS for variant in variants(lab)]
 # retry-storm judges waits of 100 to 600 ms: another worker's lab starting (a dozen Python
 # processes importing at once) can stretch one attempt's waits by 300 ms, past what its
 # checks 2 and 3 can tell from a wrong backoff (a CI run saw it once in about 20 runs).
-ALONE = {"rate-limiting", "retry-storm"}
+# canary-deploy compares a canary's median latency with its baseline's over a few dozen
+# requests per step: beside schema-migration's bulk work in PostgreSQL (300,000 rows seeded and
+# backfilled) and another lab, the canaries of two of its wrong fixes answered two requests in
+# three in 300 ms or more, and good ones were rolled back (a CI run, 2 of its 8 proofs).
+ALONE = {"rate-limiting", "retry-storm", "canary-deploy"}
 
 
 def _marks(lab: Lab, variant: Variant) -> list[pytest.MarkDecorator]:
