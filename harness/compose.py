@@ -13,13 +13,12 @@ through the SDK, a private network per run); it is for people who know Compose.
 from __future__ import annotations
 
 import json
-import shlex
 from pathlib import Path
 
 from harness.images import POSTGRES_TEMPLATE
 from harness.lab import Lab, env_name
 from harness.metrics.config import render
-from harness.postgres.server import command as postgres_command
+from harness.postgres.server import in_container as postgres_in_container
 from harness.postgres.server import url as postgres_url
 from harness.tracing.config import render as render_jaeger
 from harness.tracing.config import service_env as tracing_env
@@ -164,14 +163,12 @@ def postgres_name(lab: Lab) -> str:
 def _postgres_service(lab: Lab, index: int) -> list[str]:
     """The image's template copied to the container's own data folder at each start, as the
     docker backend does; the same settings as a run's (lock waits logged)."""
-    data = "/tmp/pgdata"
-    argv = postgres_command(Path("postgres"), Path(data), "0.0.0.0", POSTGRES_PORT)
-    script = f"cp -R {POSTGRES_TEMPLATE} {data} && chmod 700 {data} && exec {shlex.join(argv)}"
+    command = postgres_in_container(Path("postgres"), POSTGRES_TEMPLATE, POSTGRES_PORT)
     return [
         f"  {postgres_name(lab)}:",
         "    image: ${CHAOSLAB_POSTGRES_IMAGE:-chaoslab-postgres:local}",
         f"    profiles: [{lab.slug}]",
-        f"    command: {json.dumps(['sh', '-c', script])}",
+        f"    command: {json.dumps(command)}",
         "    ports:",
         f'      - "127.0.0.1:{FIRST_POSTGRES_PORT + index}:{POSTGRES_PORT}"',
         "    networks: [lab]",

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from harness import Lab, catalogue, load_lab
+from harness import Lab, LabEnvironment, catalogue, load_lab
 from harness.runs import registry
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,3 +54,15 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     scheduler = LabScheduling(config, log)
     scheduler.labs = {lab.slug for lab in catalogue()}
     return scheduler
+
+
+def wait_until_waiting(env: LabEnvironment) -> None:
+    """Until the server shows a statement waiting for a lock (however slow the machine is to
+    send it): the wait the test measures starts there."""
+    deadline = time.monotonic() + 20
+    with env.postgres.connect() as watcher:
+        while not watcher.execute(
+            "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+        ).fetchone():
+            assert time.monotonic() < deadline, "the service's statement never waited"
+            time.sleep(0.02)

@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import shlex
 import subprocess
 import sys
 import threading
@@ -58,7 +57,6 @@ TOXIPROXY = "toxiproxy"  # the Toxiproxy container's name on the run network
 PROMETHEUS = "prometheus"  # the Prometheus container's name, for a lab that has one
 JAEGER = "jaeger"  # the Jaeger container's name, for a lab that has traces
 POSTGRES = "postgres"  # the PostgreSQL container's name, for a lab with a database
-POSTGRES_DATA = "/tmp/pgdata"  # in the container: its data dies with it
 NOBODY = "65534:65534"  # PostgreSQL refuses to run as root; nobody is in every base image
 ZONEINFO = "/usr/share/zoneinfo"  # where Debian's PostgreSQL finds "UTC"
 TOXIPROXY_API_PORT = 8474
@@ -310,14 +308,9 @@ class DockerBackend:
         }
         if Path(ZONEINFO).is_dir():
             mounts[ZONEINFO] = (ZONEINFO, "ro")
-        argv = postgres_server.command(program.server, Path(POSTGRES_DATA), "0.0.0.0", port)
-        script = (
-            f"cp -R {template} {POSTGRES_DATA} && chmod 700 {POSTGRES_DATA} "
-            f"&& exec {shlex.join(argv)}"
-        )
         self._postgres, _ = self._start_companion(
             POSTGRES,
-            ["sh", "-c", script],
+            postgres_server.in_container(program.server, template, port),
             None,
             port,
             mounts,

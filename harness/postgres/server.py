@@ -8,6 +8,7 @@ every lock wait longer than 100 ms logged with its statement, which checks judge
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -44,6 +45,14 @@ def command(server: Path, data: Path, listen: str, port: int) -> list[str]:
     for name, value in SETTINGS.items():
         argv += ["-c", f"{name}={value}"]
     return argv
+
+
+def in_container(server: Path, template: str, port: int) -> list[str]:
+    """A container's command: copy `template` to the container's own data folder, then run
+    the server on it (the docker backend and the Compose profile both start it so)."""
+    data = "/tmp/pgdata"  # in the container: its data dies with it
+    argv = command(server, Path(data), "0.0.0.0", port)
+    return ["sh", "-c", f"cp -R {template} {data} && chmod 700 {data} && exec {shlex.join(argv)}"]
 
 
 def url(address: str) -> str:

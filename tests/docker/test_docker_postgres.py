@@ -14,7 +14,7 @@ import pytest
 
 from harness import LabEnvironment, load_lab
 from harness.images import Images
-from tests.conftest import FIXTURE_LABS
+from tests.conftest import FIXTURE_LABS, wait_until_waiting
 
 pytestmark = pytest.mark.docker
 
@@ -59,15 +59,3 @@ def test_postgres_runs_in_a_container_and_leaves_with_the_run(
         assert f"chaoslab-{run_id}-postgres" in names
     left = docker_client.containers.list(all=True, filters={"label": f"chaoslab.run={run_id}"})
     assert left == []
-
-
-def wait_until_waiting(env: LabEnvironment) -> None:
-    """Until the server shows a statement waiting for a lock (however slow the machine is to
-    send it): the wait the test measures starts there."""
-    deadline = time.monotonic() + 20
-    with env.postgres.connect() as watcher:
-        while not watcher.execute(
-            "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-        ).fetchone():
-            assert time.monotonic() < deadline, "the service's statement never waited"
-            time.sleep(0.02)

@@ -18,7 +18,7 @@ import pytest
 
 from harness import LabEnvironment, load_lab
 from harness.runs import Run, run_processes
-from tests.conftest import FIXTURE_LABS
+from tests.conftest import FIXTURE_LABS, wait_until_waiting
 
 pytestmark = pytest.mark.integration
 
@@ -117,15 +117,3 @@ def _is_postgres(pid: int) -> bool:
         return b"postgres" in Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return False
-
-
-def wait_until_waiting(env: LabEnvironment) -> None:
-    """Until the server shows a statement waiting for a lock (however slow the machine is to
-    send it): the wait the test measures starts there."""
-    deadline = time.monotonic() + 20
-    with env.postgres.connect() as watcher:
-        while not watcher.execute(
-            "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-        ).fetchone():
-            assert time.monotonic() < deadline, "the service's statement never waited"
-            time.sleep(0.02)
