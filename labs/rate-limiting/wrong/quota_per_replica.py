@@ -11,8 +11,10 @@ The load balancer spreads a client's searches evenly over the replicas, so each 
 hand out exactly RATE a second.
 
 Wrong: each replica hands out a fixed share of the quota, which is only right while exactly two
-replicas serve; with one the client gets half its quota, with three one and a half times.
-Rejected by: test_2_quota_holds_when_replicas_change, test_5_a_fresh_client_gets_its_burst
+replicas serve; with one the client gets half its quota and half its burst, with three one and a
+half times both.
+Rejected by: test_2_quota_holds_when_replicas_change, test_5_a_fresh_client_gets_its_burst,
+test_6_no_more_than_a_bucket_at_once
 """
 
 import asyncio
