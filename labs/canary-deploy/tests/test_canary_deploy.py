@@ -133,14 +133,14 @@ class Users:
         for thread in self.threads:
             thread.start()
 
-    def wait_flowing(self) -> bool:
-        """Until every app has answered a user. Fifty threads each making an HTTP client can
-        take a second on a busy machine: a rollout started before then could take its first
-        step before any user saw it (and stable's wobble would go unseen)."""
+    def wait_flowing(self) -> None:
+        """Until every app has answered a user (at most TIMEOUT: else the checks tell). Fifty
+        threads each making an HTTP client can take a second on a busy machine: a rollout
+        started before then could take its first step before any user saw it (and stable's
+        wobble would go unseen)."""
         deadline = time.monotonic() + TIMEOUT
-        return all(
-            event.wait(max(0.0, deadline - time.monotonic())) for event in self.answered.values()
-        )
+        for event in self.answered.values():
+            event.wait(max(0.0, deadline - time.monotonic()))
 
     def stop(self) -> None:
         self.stopping.set()

@@ -256,7 +256,6 @@ async def _stream(
         await asyncio.gather(*(http.get(f"{base}/health") for _ in range(BURST)))
         if align is not None and time.time() + 0.02 > start:
             start = math.ceil(time.time() + 0.02 - align) + align  # the next one in time
-        kept = start
 
         async def one(at: float) -> None:
             await asyncio.sleep(max(0.0, at - time.time()))
@@ -264,7 +263,7 @@ async def _stream(
 
         n = round(STREAM_RATE * length)
         await asyncio.gather(*(one(start + i / STREAM_RATE) for i in range(n)))
-        return kept
+        return start
 
 
 def stream(
