@@ -46,7 +46,8 @@ CLIENTS = 4
 PAUSE = 0.02  # seconds a client waits between two orders
 CALM = 0.4  # seconds before the faults, and after them
 LATENCY_MS = 300  # orders -> inventory answers this late in the slow phase
-SLOW = 1.0  # seconds of the slow phase: each client places 2 or 3 orders in it
+SLOW = 1.0  # seconds of the slow phase at least: each client places 2 or 3 orders in it
+SLOW_MAX = 6.0  # seconds at most: the phase lasts until SLOW_ORDERS orders ran whole in it
 RESET = 0.6  # seconds of connections reset on orders -> inventory
 DECLINE = 0.6  # seconds of payments answering 500
 CLIENT_TIMEOUT = 10.0  # far beyond any answer: every order gets one
@@ -67,6 +68,7 @@ SLOW_FLOOR_MS = LATENCY_MS * 0.9
 # Orders that must have run from start to end in the slow phase (4 clients run about 8), so
 # that check 2 has durations to judge against the floor.
 MIN_SLOW = 2
+SLOW_ORDERS = 4  # and the phase does not end before this many did, however busy the machine
 
 LEVELS = {"debug", "info", "warning", "error", "critical"}
 TIME_MARGIN = 300.0  # seconds a line's time may be off the run's (a wrong zone is hours off)
@@ -246,6 +248,17 @@ class Scenario:
         return placed.op.start >= self.slow_from and end is not None and end <= self.slow_until
 
 
+def hold_slow_phase(history: History, since: float) -> None:
+    """Keep the slow phase, begun at `since`, for SLOW seconds and on until SLOW_ORDERS orders
+    started and got their answer in it (at most SLOW_MAX): check 2 then has them to judge."""
+    time.sleep(max(0.0, since + SLOW - time.monotonic()))
+    while time.monotonic() < since + SLOW_MAX:
+        answered = [op for op in history.where(f="order", started_after=since) if op.end]
+        if len(answered) >= SLOW_ORDERS:
+            return
+        time.sleep(0.05)
+
+
 def phase_of(op: Operation, events: list[FaultEvent]) -> str:
     end = op.end if op.end is not None else op.start
     during = [e.description for e in events if e.overlaps(op.start, end)]
@@ -272,7 +285,7 @@ def scenario(lab_module: LabEnvironment, chaoslab_seed: int) -> Scenario:
         time.sleep(CALM)
         with faults.latency("orders -> inventory", LATENCY_MS):
             slow_from = time.monotonic()
-            time.sleep(SLOW)
+            hold_slow_phase(run.history, slow_from)
             slow_until = time.monotonic()  # before the heal: an answer it frees comes early
         with faults.reset("orders -> inventory"):
             time.sleep(RESET)

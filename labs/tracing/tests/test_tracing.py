@@ -43,7 +43,8 @@ PAUSE = 0.02  # seconds a client waits between two orders
 SAMPLED = 0.75  # the share of orders whose traceparent says "sampled"
 CALM = 0.4  # seconds before the faults, and after them
 LATENCY_MS = 300  # orders -> inventory answers this late in the slow phase
-SLOW = 1.0  # seconds of the slow phase: each client places 2 or 3 orders in it
+SLOW = 1.0  # seconds of the slow phase at least: each client places 2 or 3 orders in it
+SLOW_MAX = 6.0  # seconds at most: the phase lasts until SLOW_ORDERS sampled orders ran in it
 UNAVAILABLE = 0.6  # seconds of inventory answering 503 to every reservation
 RESET = 0.6  # seconds of connections reset on orders -> inventory
 CLIENT_TIMEOUT = 10.0  # far beyond any answer: every order gets one
@@ -55,6 +56,9 @@ SKUS = ("sku-1", "sku-2", "sku-3", "sku-4")
 # shorter than its latency).
 HOP_FLOOR_MS = LATENCY_MS * 0.9
 MIN_SLOW = 2  # sampled orders that ran whole in the slow phase (4 clients run about 8)
+# The phase does not end before this many sampled orders ran whole in it: a busy machine, or
+# an unlucky draw of the flags (a quarter of the orders are not sampled), left only one once.
+SLOW_ORDERS = 4
 
 # Spans reach Jaeger 100 ms (the exporters' schedule) after their service ended them. The
 # checks read the traces once every sampled order's spans have all come, or once no new span
@@ -215,6 +219,23 @@ class Scenario:
         return placed.op.start >= self.slow_from and end is not None and end <= self.slow_until
 
 
+def hold_until_judged(history: History, since: float) -> None:
+    """Keep a phase that began at `since` for SLOW seconds, and on until SLOW_ORDERS sampled
+    orders started and ended in it with 201 (at most SLOW_MAX), so check 2 has enough to judge
+    however busy the machine is."""
+    deadline = since + SLOW_MAX
+    time.sleep(max(0.0, since + SLOW - time.monotonic()))
+    while time.monotonic() < deadline:
+        whole = [
+            op
+            for op in history.where(f="order", status="ok", started_after=since)
+            if op.value["sampled"]
+        ]
+        if len(whole) >= SLOW_ORDERS:
+            return
+        time.sleep(0.05)
+
+
 def phase_of(op: Operation, events: list[FaultEvent]) -> str:
     end = op.end if op.end is not None else op.start
     during = [e.description for e in events if e.overlaps(op.start, end)]
@@ -254,7 +275,7 @@ def scenario(lab_module: LabEnvironment, chaoslab_seed: int) -> Scenario:
         time.sleep(CALM)
         with faults.latency("orders -> inventory", LATENCY_MS):
             slow_from = time.monotonic()
-            time.sleep(SLOW)
+            hold_until_judged(run.history, slow_from)
             slow_until = time.monotonic()  # before the heal: an answer it frees comes early
         with faults.http("inventory", status=503, path="/reservations"):
             unavailable_from = time.time()
