@@ -7,10 +7,10 @@ replicas, then from api-1 alone (its link to the store slowed), then from three.
 clients probe the limiter meanwhile: `probe` sends 20 at once, waits the Retry-After of the
 first 429 it gets, then searches 3 times in a row; `fresh` sends a burst the size of its bucket
 while api-1 serves alone. Once the flood is over, two more stream 100 searches a second, one
-after the other: `idle`, which searched once before the flood, and `edge`, across a clock
-second's edge. They stream on a quiet machine: a limiter decides when a search reaches it, and
-behind a flood that can be a few hundred milliseconds after the lb received it, which would
-blur an edge that is there to be seen at the millisecond.
+after the other: `idle`, which searched once before the flood and once more 0.75 s before its
+stream, and `edge`, across a clock second's edge. They stream on a quiet machine: a limiter
+decides when a search reaches it, and behind a flood that can be a few hundred milliseconds
+after the lb received it, which would blur an edge that is there to be seen at the millisecond.
 
 Every count comes from the lb's record of the answers it passed on (harness-owned), never from
 what the API says about itself. Windows start and end half-way through a clock second, so that
@@ -24,9 +24,10 @@ import math
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 import pytest
@@ -77,7 +78,7 @@ FRESH_MARGIN = 1  # of which at most this many may be refused
 FRESH_AFTER = 0.05  # seconds after api-1 starts serving alone
 STORE_LATENCY_MS = 20  # on api-1 -> store while api-1 serves alone: updates of a bucket overlap
 
-IDLE = "idle"  # searches once before the flood, and streams after it (quiet for 7 s or more)
+IDLE = "idle"  # searches once before the flood, once after it, and then streams
 EDGE = "edge"
 # Seconds into a clock second: its stream starts before the second ends, so that a fixed window
 # serves a whole second's quota (searches 1 to 10, by x.84) and then the next one's (from x+1.00,
@@ -86,9 +87,14 @@ EDGE = "edge"
 # its connections are up, so a slow start on a busy machine cannot move it past the boundary.
 EDGE_FROM = 0.75
 EDGE_TIME = 0.4  # seconds the edge's stream lasts: to x+1.15
+# Seconds from idle's search after the flood to its stream: the same edge, of a window that the
+# client's own search opened rather than of a clock second. Such a window serves 9 more by
+# +0.84 and a new window's 10 from +1.00: 19 where a bucket allows 14. A bucket that was full
+# before that one search is full again long before the stream.
+IDLE_LEAD = EDGE_FROM
+IDLE_TIME = EDGE_TIME  # seconds idle's stream lasts: 40 searches, four times what a bucket holds
 STREAM_RATE = 100.0  # searches a second in a stream, one every 10 ms, whatever the answers
-STREAM_TIME = 0.3  # seconds idle's stream lasts: 30 searches, three times what a bucket holds
-STREAM_AFTER = 0.3  # seconds from the end of the flood (or idle's answers) to the next stream
+STREAM_AFTER = 0.3  # seconds from idle's stream to edge's, at least
 CAP_MARGIN = 1  # searches beyond what a bucket can have handed out (rounding)
 
 PROBE = "probe"
@@ -247,33 +253,44 @@ def burst(base: str, client: str, n: int, at: float | None = None) -> list[tuple
 
 
 async def _stream(
-    base: str, client: str, start: float, length: float, align: float | None
+    base: str, client: str, length: float, at: float, align: float | None, lead: float | None
 ) -> float:
     async with httpx.AsyncClient(
         timeout=5.0, trust_env=False, limits=httpx.Limits(max_keepalive_connections=BURST)
     ) as http:
         # Connect first: a search must not wait for a handshake to leave on time.
         await asyncio.gather(*(http.get(f"{base}/health") for _ in range(BURST)))
-        if align is not None and time.time() + 0.02 > start:
-            start = math.ceil(time.time() + 0.02 - align) + align  # the next one in time
 
         async def one(at: float) -> None:
             await asyncio.sleep(max(0.0, at - time.time()))
             await http.get(f"{base}/search", params={"q": "cup"}, headers={"X-Client": client})
 
+        first: list[Coroutine[Any, Any, None]] = []
+        if lead is not None:
+            at = time.time() + lead  # timed from when the one search leaves, not its answer
+            first.append(one(0.0))
+        elif align is not None and time.time() + 0.02 > at:
+            at = math.ceil(time.time() + 0.02 - align) + align  # the next one in time
         n = round(STREAM_RATE * length)
-        await asyncio.gather(*(one(start + i / STREAM_RATE) for i in range(n)))
-        return start
+        await asyncio.gather(*first, *(one(at + i / STREAM_RATE) for i in range(n)))
+        return at
 
 
 def stream(
-    base: str, client: str, start: float, length: float, align: float | None = None
+    base: str,
+    client: str,
+    length: float,
+    *,
+    at: float = 0.0,
+    align: float | None = None,
+    lead: float | None = None,
 ) -> float:
-    """Searches by `client` at STREAM_RATE from `start` (time.time()) for `length` seconds,
-    each sent on time whether or not the ones before it have been answered. With `align`, a
-    start its connections made it miss moves to the next time `align` s into a clock second.
+    """Searches by `client` at STREAM_RATE for `length` seconds from `at` (time.time()), each
+    sent on time whether or not the ones before it have been answered. With `align`, a start
+    its connections made it miss moves to the next time `align` s into a clock second. With
+    `lead`, the client searches once as soon as it is connected and streams `lead` s later.
     Returns the start it kept."""
-    return asyncio.run(_stream(base, client, start, length, align))
+    return asyncio.run(_stream(base, client, length, at, align, lead))
 
 
 class Prober:
@@ -318,14 +335,11 @@ class Prober:
         burst(self.base, FRESH, FRESH_BURST, at=at)
 
     def idle(self) -> None:
-        at = time.time() + STREAM_AFTER
-        self._mark(IDLE, at)
-        stream(self.base, IDLE, at, STREAM_TIME)
+        self._mark(IDLE, stream(self.base, IDLE, IDLE_TIME, lead=IDLE_LEAD))
 
     def edge(self) -> None:
         at = math.ceil(time.time() + STREAM_AFTER - EDGE_FROM) + EDGE_FROM
-        kept = stream(self.base, EDGE, at, EDGE_TIME, align=EDGE_FROM)
-        self._mark(EDGE, kept)
+        self._mark(EDGE, stream(self.base, EDGE, EDGE_TIME, at=at, align=EDGE_FROM))
 
     def retry(self) -> None:
         """Drain a fresh bucket, obey the first 429's Retry-After, and search again."""
@@ -545,12 +559,18 @@ def test_6_no_more_than_a_bucket_at_once(scenario: Scenario) -> None:
     errors = list(scenario.errors)
     observed = []
     streams = {
-        IDLE: "searched once, was quiet while the others flooded, then",
+        IDLE: (
+            "searched once, was quiet while the others flooded, searched once more and,"
+            f" {IDLE_LEAD:g} s after that,"
+        ),
         EDGE: f"started {EDGE_FROM:g} s into a clock second and",
     }
-    length = {IDLE: STREAM_TIME, EDGE: EDGE_TIME}
+    length = {IDLE: IDLE_TIME, EDGE: EDGE_TIME}
     why = {
-        IDLE: "However long a client was quiet, its bucket holds no more than its size",
+        IDLE: (
+            "However long a client was quiet, its bucket holds no more than its size; and a"
+            " window that a client's own search opened is a fixed window all the same"
+        ),
         EDGE: "Two clock seconds' quota must not be spent in a moment",
     }
     for client, story in streams.items():
