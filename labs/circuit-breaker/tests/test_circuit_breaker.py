@@ -3,7 +3,8 @@
 One scenario runs once for the module: 20 shoppers load the home page (GET /recommendations)
 and one more polls GET /profile. First the recommender fails every 5th call (HTTP 500) for
 1 s; then the link from the frontend to the recommender gets 2 s of latency for 3 s;
-then it heals, and traffic goes on for 2 s. The numbered checks judge what was recorded: the
+then it heals, and traffic goes on for 2 s; then the recommender fails every call (HTTP 500)
+for 1 s. The numbered checks judge what was recorded: the
 shoppers' history, every call that reached the recommender, and what it answered to each. What
 the frontend says about itself (its `fallback` flag) is never evidence.
 """
@@ -39,6 +40,7 @@ STRAY_EVERY = 5  # it fails every 5th call then (HTTP 500): never 5 in a row, ne
 OUTAGE = 3.0  # seconds the recommender is slow
 LATENCY_MS = 2000  # how slow it is: the second wave of calls is still waiting at the heal
 AFTER = 2.0  # seconds of traffic after it healed
+FAILING = 1.0  # seconds the recommender then fails every call, at once (HTTP 500)
 
 # Seconds into the outage by which the breaker must be open: 5 timeouts of at most 0.5 s come
 # back within about 0.7 s. The 2 s left until the heal always hold the first half-open probe
@@ -57,6 +59,12 @@ REACHED_SHARE = 0.8
 RECOVERS_WITHIN = 1.5
 RECOVERED_SHARE = 0.9  # a stray timeout may still earn a fallback; a stuck breaker gives 0 %
 FAST_PROFILE = 1.0  # bound for every /profile answer, outage or not
+# A breaker that counts error answers opens within a few calls of the first one (they come back
+# in milliseconds); from this far into the failing phase, the recommender gets a probe a
+# second, a breaker that lets a few through in half-open a few more, and one that takes an
+# error answer for a sign of health every call.
+FAIL_OPENS_WITHIN = 0.3
+FAILING_REACHED_SHARE = 0.25  # of the requests started meanwhile, at most this share reach it
 # Arrival times at the recommender are wall-clock seconds moved onto the checks' clock; this
 # much slack covers the move when matching a call to the request it served.
 CLOCK_SLACK = 0.05
@@ -111,6 +119,8 @@ class Scenario:
     # calls to Toxiproxy, can lie a little outside it.
     slow_from: float
     slow_until: float
+    calm_until: float  # when the recommender began to fail every call, at the earliest
+    failing: FaultEvent
     record: Record
 
     @property
@@ -183,12 +193,13 @@ def recommender_record(lab: LabEnvironment) -> Record:
 @contextmanager
 def stray_failures(faults: Faults, lab: LabEnvironment, every: int) -> Iterator[FaultEvent]:
     """The recommender fails every n-th call (HTTP 500) inside the block; on the timeline."""
+    which = "every call" if every == 1 else f"every {every}th call"
     url = f"{lab.direct_url('recommender')}/stray"
     try:
         httpx.post(url, json={"every": every}, timeout=5.0).raise_for_status()
         # The event spans only the time the failures are surely on: a control call that is
         # slow on a loaded machine must not stretch it over healthy calls.
-        event = faults.timeline.open(f"recommender fails every {every}th call (HTTP 500)")
+        event = faults.timeline.open(f"recommender fails {which} (HTTP 500)")
         try:
             yield event
         finally:
@@ -214,9 +225,14 @@ def scenario(lab_module: LabEnvironment, chaoslab_seed: int) -> Scenario:
         time.sleep(OUTAGE)
         slow_until = time.monotonic()
     time.sleep(AFTER)
+    calm_until = time.monotonic()
+    with stray_failures(faults, lab_module, 1) as failing:
+        time.sleep(FAILING)
     history = run.stop()  # the shoppers finish the request in hand, not their pause
     record = recommender_record(lab_module)
-    return Scenario(history, faults, stray, outage, slow_from, slow_until, record)
+    return Scenario(
+        history, faults, stray, outage, slow_from, slow_until, calm_until, failing, record
+    )
 
 
 def test_1_answers_fail_fast_while_open(scenario: Scenario) -> None:
@@ -303,10 +319,14 @@ def test_4_a_stray_failure_does_not_open_the_breaker(scenario: Scenario) -> None
 
 
 def test_5_real_answers_again_after_recovery(scenario: Scenario) -> None:
-    ops = scenario.recommendations(scenario.healed + RECOVERS_WITHIN)
+    ops = [
+        op
+        for op in scenario.recommendations(scenario.healed + RECOVERS_WITHIN)
+        if op.end is not None and op.end <= scenario.calm_until  # before every call failed
+    ]
     not_real = [(op, kind) for op in ops if (kind := scenario.answer(op)) != "real"]
     real_share = 1 - len(not_real) / len(ops) if ops else 0.0
-    calls = scenario.record.between(scenario.healed + RECOVERS_WITHIN, float("inf"))
+    calls = scenario.record.between(scenario.healed + RECOVERS_WITHIN, scenario.calm_until)
     errors = []
     if not ops:
         errors.append("no /recommendations started after the recovery window; expected some")
@@ -329,3 +349,32 @@ def test_6_profile_stays_fast_throughout(scenario: Scenario) -> None:
     result = latency_below(ops, FAST_PROFILE, what="/profile answer")
     result.expected += " (it never calls the recommender)"
     expect(result, during=scenario.faults.timeline)
+
+
+def test_7_error_answers_open_the_breaker(scenario: Scenario) -> None:
+    assert scenario.failing.end is not None
+    start, end = scenario.failing.start + FAIL_OPENS_WITHIN, scenario.failing.end
+    ops = scenario.recommendations(start, end)
+    arrived = scenario.record.between(start, end)
+    share = len(arrived) / len(ops) if ops else 0.0
+    errors = []
+    if not ops:
+        errors.append("no /recommendations started while the recommender failed every call")
+    elif share > FAILING_REACHED_SHARE:
+        errors.append(
+            f"the recommender received {len(arrived)} calls for the {len(ops)}"
+            f" /recommendations started from {FAIL_OPENS_WITHIN:g} s into the"
+            f" {FAILING:g} s in which it answered every call 500 ({share:.0%}); expected at"
+            f" most {FAILING_REACHED_SHARE:.0%}. An error answer is a failure even when it"
+            " comes back fast: it must count towards opening the breaker"
+        )
+    result = CheckResult(
+        "error answers open the breaker",
+        f"while the recommender answers every call 500, from {FAIL_OPENS_WITHIN:g} s in, it"
+        f" receives calls for at most {FAILING_REACHED_SHARE:.0%} of the /recommendations"
+        " (the half-open probes): a fast error counts as a failure like a timeout",
+        f"{len(arrived)} calls for {len(ops)} /recommendations ({share:.0%})",
+        errors,
+    )
+    result.window = (start, end)
+    expect(result.judging(ops), during=scenario.faults.timeline)

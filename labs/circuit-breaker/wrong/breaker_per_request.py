@@ -4,7 +4,7 @@ the shopper's own details. A call to the recommender goes through a circuit brea
 Wrong: each request builds its own breaker, so no failure count survives a request: the breaker
 never opens and every request waits for the timeout.
 Rejected by: test_1_answers_fail_fast_while_open,
-test_3_recommender_gets_no_calls_while_open_but_probes
+test_3_recommender_gets_no_calls_while_open_but_probes, test_7_error_answers_open_the_breaker
 """
 
 import os
