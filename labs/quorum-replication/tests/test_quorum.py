@@ -315,31 +315,44 @@ class Probes:
         the writes a later probe relies on, where every replica answers (none is cut off), so
         that only a slow machine, never a waiting coordinator, leaves them unacknowledged.
         With `failing` (the replicas the faults make fail writes), the faults stay on until
-        each of them has been sent every put (or SETTLE_WITHIN passed): a coordinator that
-        answers first and copies the write in the background must not find them healed."""
+        each of them has been sent every put and every read's write-back (or SETTLE_WITHIN
+        passed): a coordinator that answers first and copies the write in the background must
+        not find them healed."""
         attempts = PREMISE_ATTEMPTS if retry_unanswered else ATTEMPTS if retry else 1
+        since = time.time()
         with all_of(*faults), ThreadPoolExecutor(len(steps)) as pool:  # type: ignore[arg-type]
             ops = list(
                 pool.map(lambda step: self.send(step, timeout, attempts, retry_unanswered), steps)
             )
-            self.wait_until_sent(ops, failing)
+            self.wait_until_sent(ops, failing, since)
             return ops
 
-    def wait_until_sent(self, ops: list[Operation], replicas: tuple[str, ...]) -> None:
-        """Wait until each replica has received a PUT of each put's value (the middleware
-        records a request before it fails it), for at most SETTLE_WITHIN."""
+    def wait_until_sent(
+        self, ops: list[Operation], replicas: tuple[str, ...], since: float
+    ) -> None:
+        """Wait until each replica has received a PUT of each put's value, and a PUT of each
+        read key since `since` (the read's write-back), for at most SETTLE_WITHIN; the
+        middleware records a request before it fails it."""
         wanted = {(f"/kv/{op.value[0]}", op.value[1]) for op in ops if op.f == "put"}
+        read = {f"/kv/{op.value}" for op in ops if op.f == "get"}
         deadline = time.monotonic() + SETTLE_WITHIN
         pending = list(replicas)
         while pending and time.monotonic() < deadline:
             for replica in list(pending):
-                received = HttpControl(self.lab, replica).received()
+                puts = [
+                    r for r in HttpControl(self.lab, replica).received() if r["method"] == "PUT"
+                ]
                 sent = {
                     (r["path"], body.get("value"))
-                    for r in received
-                    if r["method"] == "PUT" and isinstance(body := r["body"], dict)
+                    for r in puts
+                    if isinstance(body := r["body"], dict)
                 }
-                if wanted <= sent:
+                written_back = {
+                    r["path"]
+                    for r in puts
+                    if isinstance(at := r.get("time"), float) and at >= since
+                }
+                if wanted <= sent and read <= written_back:
                     pending.remove(replica)
             time.sleep(0.05)
 
@@ -367,7 +380,8 @@ class Probes:
 def run_probes(probes: Probes) -> list[Operation]:
     """The probes; returns those sent while a majority of the replicas was cut off."""
     # "k-partial": a write that only replica-a stored (b and c failed it), read through a and
-    # b, then through b and c: the second read must see what the first one returned.
+    # b while b fails writes, then through b and c: the first read cannot make a majority
+    # hold what a has, so it must not return it, or the second read goes back in time.
     # "k-lost": a write that only replica-a stored, then read through b and c.
     # "k-behind": a write that replica-a failed, then read while a is the fast one.
     # "k-minority": a write that replica-a failed, then read while only a is reachable.
@@ -397,7 +411,13 @@ def run_probes(probes: Probes) -> list[Operation]:
         timeout=REFUSAL_TIMEOUT,
         retry=False,
     )
-    probes.run([("get", "k-partial", None)], probes.cut("replica-c"))
+    probes.run(
+        [("get", "k-partial", None)],
+        probes.cut("replica-c"),
+        probes.fail_writes("replica-b"),
+        retry=False,  # no majority can hold a's value: a refusal is the right answer
+        failing=("replica-b",),
+    )
     probes.run([("get", "k-partial", None), ("get", "k-lost", None)], probes.cut("replica-a"))
     probes.run(
         [("get", "k-behind", None)],
