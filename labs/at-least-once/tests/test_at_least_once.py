@@ -2,10 +2,13 @@
 judged against what the consumer wrote down.
 
 One scenario runs once for the module. Two publishers put top-up messages on the broker while a
-seeded fault schedule runs four faults, in an order drawn from the seed:
+seeded fault schedule runs five faults, in an order drawn from the seed:
 - the consumer crashes right after its next database commit (a crash point, armed while it is
   idle): after the credit and before the ack, and in a consumer that commits a message in two
   transactions, between the two;
+- the consumer crashes right after its second commit from then on, two messages published:
+  after the next message's commit, and in a consumer that commits a message in three steps,
+  between the second and the third;
 - the broker takes an ack but holds its answer back, and the consumer is killed while it waits;
 - acks are slowed past the lease, so the broker redelivers messages the consumer applied;
 - every delivery reaches the consumer twice.
@@ -162,6 +165,23 @@ def crash_after_the_next_commit(s: Scenario) -> AbstractContextManager[object]:
     return step()
 
 
+def crash_after_the_second_commit(s: Scenario) -> AbstractContextManager[object]:
+    """The consumer dies right after its second database commit from now; two messages are
+    published, so that a consumer that commits a message once dies after the second one's
+    commit (harmless), and one that commits a message in three steps (claim, credit, done)
+    dies between the credit and the last: its redelivery must not credit again."""
+
+    @contextmanager
+    def step() -> Iterator[None]:
+        with s.quiet(), s.faults.crash_after_commit("consumer", nth=2) as point:
+            s.publish()
+            s.publish()
+            point.wait(timeout=FAULT_BOUND)
+            yield  # down for the hold; restarted on the way out
+
+    return step()
+
+
 def crash_while_the_ack_answer_is_held(s: Scenario) -> AbstractContextManager[object]:
     """The broker takes an ack at once but holds its answer back; the consumer is killed as
     soon as the broker has taken the ack of the step's own message, a first delivery (an ack
@@ -222,6 +242,11 @@ MENU: dict[str, tuple[StepMaker, tuple[float, float], float]] = {
         (0.1, 0.2),
         0.5,  # the queue drains, then the restart (about 0.4 s)
     ),
+    "crash the consumer right after its second database commit": (
+        crash_after_the_second_commit,
+        (0.1, 0.2),
+        0.6,  # the queue drains, two messages, then the restart (about 0.4 s)
+    ),
     "crash the consumer while the answer to its ack is held back": (
         crash_while_the_ack_answer_is_held,
         (0.1, 0.2),
@@ -233,7 +258,7 @@ MENU: dict[str, tuple[StepMaker, tuple[float, float], float]] = {
 
 
 def fault_schedule(seed: int, scenario: Scenario) -> Schedule:
-    """The four faults, in a seeded order, with seeded holds and gaps. A step that overruns its
+    """The five faults, in a seeded order, with seeded holds and gaps. A step that overruns its
     estimate (a slow restart) delays the next one, which then starts at once."""
     rng = random.Random(f"at-least-once:{seed}")
     plan = list(MENU)
