@@ -48,10 +48,12 @@ from harness import (
 QUOTA = 10.0  # searches per second per client, over the whole service (README)
 BURST = 10  # searches a client may make at once after a quiet spell (README)
 SEARCH_TIME = 0.05  # seconds a served search spends in the index (services/api.py)
-# The noisy client's accepted rate must be within 20% of the quota in every window. A window
+# The noisy client's accepted rate must be at most 20% over the quota in every window. A window
 # of 2 s holds about 20 accepted searches; the ones at its two ends fall in or out by a few
-# milliseconds, which moves the count by 1 or 2. Local buckets split over the replicas are
-# off by 50% or more.
+# milliseconds, which moves the count by 1 or 2. Local buckets are over by 50% or more once
+# three replicas serve. Under it, a window may fall short by up to a bucket: a limiter that
+# hands out its quota a window at a time may have handed out a whole one just before the
+# window the check counts.
 TOLERANCE = 0.2
 NOISY = "noisy"
 NOISY_THREADS = 4
@@ -453,25 +455,31 @@ def rate_in(scenario: Scenario, phase: Phase, start: float) -> tuple[int, int, f
 
 
 def judge_rate(scenario: Scenario, phases: list[tuple[Phase, float]], name: str) -> None:
-    low, high = QUOTA * (1 - TOLERANCE), QUOTA * (1 + TOLERANCE)
+    high = QUOTA * (1 + TOLERANCE)
     errors, seen = [], []
     for phase, start in phases:
         accepted, sent, window, per_replica = rate_in(scenario, phase, start)
         rate = accepted / window
         seen.append(f"{rate:.1f}/s with {phase.name}")
-        if low <= rate <= high:
+        least = max(0.0, QUOTA * window - BURST)
+        if least <= accepted and rate <= high:
             continue
         replicas = ", ".join(f"{r} accepted {n}" for r, n in sorted(per_replica.items()))
+        bound = (
+            f"at most {high * window:.0f} ({high:.0f}/s)"
+            if rate > high
+            else f"at least {least:.0f} (the quota less a bucket)"
+        )
         errors.append(
             f"with {phase.name}, the lb passed on {accepted} accepted searches by '{NOISY}' in"
             f" {window:.1f} s ({rate:.1f}/s; {replicas or 'none accepted'}; it sent"
-            f" {sent / window:.0f}/s); its quota is {QUOTA:g}/s for the whole service,"
-            " however many replicas serve it"
+            f" {sent / window:.0f}/s), expected {bound}; its quota is {QUOTA:g}/s for the"
+            " whole service, however many replicas serve it"
         )
     result = CheckResult(
         name,
-        f"'{NOISY}' accepted at {QUOTA:g}/s (+/- {TOLERANCE:.0%}: {low:.1f} to {high:.1f}/s)"
-        " in every window, as the lb recorded it",
+        f"'{NOISY}' accepted at {QUOTA:g}/s in every window, as the lb recorded it: at most"
+        f" {TOLERANCE:.0%} more ({high:.0f}/s), and at most a bucket ({BURST}) fewer",
         "; ".join(seen),
         errors,
     )
