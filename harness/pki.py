@@ -103,21 +103,29 @@ class CertificateAuthority:
         common_name: str | None = None,
         valid_from: datetime.datetime | None = None,
         valid_until: datetime.datetime | None = None,
+        with_san: bool = True,
     ) -> Identity:
         """A certificate for `name` (its one DNS subject alternative name), usable to serve and
         to call. `common_name` sets the subject's CN apart from the SAN (an attacker's trick:
-        the CN is not an identity); the validity defaults to from a minute ago for an hour."""
+        the CN is not an identity); `with_san=False` leaves the SAN out, so that the CN is the
+        only name it has (a legacy certificate: it names no one); the validity defaults to from
+        a minute ago for an hour."""
         now = _now()
         key = ec.generate_private_key(ec.SECP256R1())
+        builder = x509.CertificateBuilder()
+        if with_san:
+            builder = builder.add_extension(
+                x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False
+            )
         certificate = (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name or name)]))
+            builder.subject_name(
+                x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name or name)])
+            )
             .issuer_name(self.certificate.subject)
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(valid_from or now - BACKDATE)
             .not_valid_after(valid_until or now + LIFETIME)
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(
                 x509.ExtendedKeyUsage(

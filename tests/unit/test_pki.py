@@ -30,6 +30,15 @@ def test_a_certificate_names_its_holder_in_its_san_and_chains_to_its_ca() -> Non
     assert identity.serial != ca.issue("payments").serial
 
 
+def test_a_legacy_certificate_has_only_a_common_name() -> None:
+    legacy = CertificateAuthority("run").issue("checkout", with_san=False)
+
+    assert legacy.certificate.subject.rfc4514_string() == "CN=checkout"
+    assert not any(
+        isinstance(ext.value, x509.SubjectAlternativeName) for ext in legacy.certificate.extensions
+    )
+
+
 def test_validity_can_be_set_for_an_expired_certificate() -> None:
     past = datetime.datetime.now(datetime.UTC) - datetime.timedelta(hours=2)
     expired = CertificateAuthority("run").issue(

@@ -174,6 +174,9 @@ def attacks(pki: RunPKI) -> list[Attack]:
             Attack(f"a certificate whose common name is '{caller}' but whose SAN is 'reports'",
                    "allowed", target,
                    holding(f"{target}-cn", pki.ca.issue("reports", common_name=caller))),
+            Attack(f"a certificate of the run's CA with no SAN, whose common name is '{caller}'",
+                   "allowed", target,
+                   holding(f"{target}-legacy", pki.ca.issue(caller, with_san=False))),
         ]  # fmt: skip
     found.append(
         Attack(
@@ -181,6 +184,14 @@ def attacks(pki: RunPKI) -> list[Attack]:
             "allowed",
             "payments",
             holding("payments-web", pki.ca.issue("web")),
+        )
+    )
+    found.append(
+        Attack(
+            "a valid certificate for 'check', a part of the allowed name 'checkout'",
+            "allowed",
+            "payments",
+            holding("payments-check", pki.ca.issue("check")),
         )
     )
     return found
@@ -409,8 +420,9 @@ def test_4_only_allowed_callers_get_in(scenario: Scenario) -> None:
         "only allowed callers get in",
         "a caller with a valid certificate of the run's CA whose SAN is not on the service's "
         "allow-list gets a 4xx (or no TLS session) and no ledger entry: 'reports' at checkout "
-        "and payments, 'web' at payments, and a certificate whose common name is an allowed "
-        "caller's but whose SAN is not",
+        "and payments, 'web' at payments, 'check' (a part of 'checkout') at payments, a "
+        "certificate whose common name is an allowed caller's but whose SAN is not, and one "
+        "whose common name is an allowed caller's and that has no SAN",
         f"{len(judged)} attacks: {len(errors)} went wrong",
         errors,
     )
