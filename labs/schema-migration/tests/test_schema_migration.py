@@ -108,9 +108,10 @@ def customers(url: str, books: Books, numbers: Callable[[], int]) -> Callable[[C
     return workload
 
 
-def straddle(lab: LabEnvironment, books: Books) -> None:
+def straddle(lab: LabEnvironment, books: Books, probes: list["Probe"]) -> None:
     """While release 2 and release 1 serve side by side, rename one account on release 2,
-    then on release 1 (straight at each replica): the last name is release 1's."""
+    then on release 1 (straight at each replica): the last name is release 1's. Then read it
+    on release 2, where its full_name still holds release 2's."""
     for replica, name in zip(REPLICAS, STRADDLE_NAMES, strict=True):
         answer = httpx.put(
             f"{lab.url(replica)}/accounts/{STRADDLE}", json={"name": name}, timeout=CLIENT_TIMEOUT
@@ -119,6 +120,14 @@ def straddle(lab: LabEnvironment, books: Books) -> None:
             books.names.pop(STRADDLE, None)  # check 1 tells of the failure
             return
         books.names[STRADDLE] = name
+    reader, last = REPLICAS[0], STRADDLE_NAMES[-1]
+    try:
+        got = httpx.get(f"{lab.url(reader)}/accounts/{STRADDLE}", timeout=CLIENT_TIMEOUT)
+        said = got.json().get("name") if got.status_code == 200 else None
+        probes.append(Probe("read", STRADDLE, reader, 2, got.status_code, said, last,
+                            got.text[:100]))  # fmt: skip
+    except httpx.HTTPError as exc:
+        probes.append(Probe("read", STRADDLE, reader, 2, None, None, last, repr(exc)))
 
 
 @dataclass(frozen=True)
@@ -218,7 +227,7 @@ def scenario(lab_module: LabEnvironment, chaoslab_seed: int) -> Scenario:
             first, *rest = REPLICAS
             stops += faults.rolling_restart([first], grace=GRACE, env=env)
             if release == 2:
-                straddle(lab, books)
+                straddle(lab, books, probes)
             cross(lab, release, books, probes)
             time.sleep(SOAK)
             stops += faults.rolling_restart(rest, grace=GRACE, env=env)
