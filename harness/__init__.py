@@ -64,6 +64,7 @@ if TYPE_CHECKING:
         Traffic,
         TrafficRun,
     )
+    from harness.waiting import hold, wait_until
 
 _WHERE = {
     "Artifact": "harness.artifacts",
@@ -97,12 +98,14 @@ _WHERE = {
     "exactly_once": "harness.checkers",
     "expect": "harness.checkers",
     "find_lab": "harness.lab",
+    "hold": "harness.waiting",
     "latency_below": "harness.checkers",
     "linearizable": "harness.linearizability",
     "load_lab": "harness.lab",
     "no_lost_writes": "harness.checkers",
     "percentile": "harness.history",
     "running": "harness.environment",
+    "wait_until": "harness.waiting",
 }
 
 __all__ = [
@@ -137,12 +140,14 @@ __all__ = [
     "exactly_once",
     "expect",
     "find_lab",
+    "hold",
     "latency_below",
     "linearizable",
     "load_lab",
     "no_lost_writes",
     "percentile",
     "running",
+    "wait_until",
 ]
 
 

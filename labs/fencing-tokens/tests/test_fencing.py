@@ -15,7 +15,6 @@ record: a write is stale when, before it was sent, the lock had granted a higher
 Check 4 sends one write of its own, with no token at all, and reads the key back.
 """
 
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from harness import CheckResult, Faults, LabEnvironment, Timeline, expect
+from harness import CheckResult, Faults, LabEnvironment, Timeline, expect, wait_until
 
 LEASE_TTL = 1.0  # seconds (lab.toml gives the lock LEASE_TTL = 1.0)
 # worker-a reaches its breakpoint a few milliseconds after it is asked to write; 5 s is slack
@@ -144,15 +143,6 @@ class Worker:
         return [Attempt.from_record(a) for a in answer.json()]
 
 
-def wait_until(condition: Any, timeout: float, every: float = 0.01) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(every)
-    return False
-
-
 def lease_free(lab: LabEnvironment) -> bool:
     answer = httpx.get(f"{lab.direct_url('lock')}/lease", timeout=5.0, trust_env=False)
     return answer.json()["holder"] is None
@@ -179,7 +169,9 @@ def scenario(lab_module: LabEnvironment) -> Scenario:
     a.write("y", "a2")
     with ThreadPoolExecutor(1) as pool:
         held_write = pool.submit(a.write, "y", "a3", hold=True)
-        held = wait_until(lambda: a.held() or held_write.done(), HELD_WITHIN) and a.held()
+        held = (
+            wait_until(lambda: a.held() or held_write.done(), HELD_WITHIN, every=0.01) and a.held()
+        )
         if not held:
             notes.append(
                 "worker-a's write y = a3 never reached storage: store_client.save sent no "

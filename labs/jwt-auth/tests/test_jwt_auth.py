@@ -39,6 +39,8 @@ from harness import (
     Operation,
     Traffic,
     expect,
+    hold,
+    wait_until,
 )
 
 ISSUER = "https://auth.chaoslab.test"
@@ -328,15 +330,10 @@ def orders_jwks_fetches(lab: LabEnvironment) -> list[Received]:
     ]
 
 
-def wait_for_quiet_keys(lab: LabEnvironment, quiet: float, timeout: float) -> None:
-    """Wait until orders has not fetched the JWKS for `quiet` seconds (or `timeout`)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        fetches = orders_jwks_fetches(lab)
-        last = max((f.at for f in fetches), default=0.0)
-        if time.time() - last >= quiet:
-            return
-        time.sleep(0.1)
+def keys_quiet_for(lab: LabEnvironment, quiet: float) -> bool:
+    """Whether orders has not fetched the JWKS for `quiet` seconds."""
+    last = max((f.at for f in orders_jwks_fetches(lab)), default=0.0)
+    return time.time() - last >= quiet
 
 
 def with_token(history: History, label: str) -> list[Operation]:
@@ -346,12 +343,6 @@ def with_token(history: History, label: str) -> list[Operation]:
         for op in history.where(f="order") + history.where(f="read")
         if op.value["token"] == label and op.status != "invoke"
     ]
-
-
-def wait_for(condition: Callable[[], bool], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition() and time.monotonic() < deadline:
-        time.sleep(0.05)
 
 
 # -- the scenario ----------------------------------------------------------------------------
@@ -402,7 +393,7 @@ def scenario(lab_module: LabEnvironment, chaoslab_seed: int) -> Scenario:
     numbers = itertools.count(1)
     with traffic.start(shop(url, wallet, numbers), clients=CLIENTS, timeout=CLIENT_TIMEOUT) as run:
         time.sleep(CALM)
-        wait_for_quiet_keys(lab, QUIET_BEFORE_ROTATION, timeout=2.0)
+        wait_until(lambda: keys_quiet_for(lab, QUIET_BEFORE_ROTATION), timeout=2.0, every=0.1)
         new_kid = keys.rotate()
         rotated = time.monotonic()
         # The clock-skewed token is check 1's matter: it stays out of the later phases, which
@@ -411,8 +402,12 @@ def scenario(lab_module: LabEnvironment, chaoslab_seed: int) -> Scenario:
             *(t for t in wallet.tokens if t[0] != SKEWED),
             *(("key 2", keys.sign(user_claims("orders:read orders:write"))) for _ in range(3)),
         ]
-        time.sleep(AFTER_ROTATION)
-        wait_for(lambda: len(with_token(traffic.history, "key 2")) >= MIN_JUDGED, timeout=3.0)
+        hold(
+            rotated,
+            at_least=AFTER_ROTATION,
+            until=lambda: len(with_token(traffic.history, "key 2")) >= MIN_JUDGED,
+            at_most=AFTER_ROTATION + 3.0,
+        )
         placed = [op.value["order"] for op in traffic.history.where(f="order", status="ok")]
         traffic.run(
             attacking(url, list(bad), numbers, placed[0] if placed else "o-1"),

@@ -31,6 +31,7 @@ from harness import (
     Operation,
     Traffic,
     expect,
+    hold,
 )
 from harness.tracing import Span, Trace
 
@@ -219,21 +220,10 @@ class Scenario:
         return placed.op.start >= self.slow_from and end is not None and end <= self.slow_until
 
 
-def hold_until_judged(history: History, since: float) -> None:
-    """Keep a phase that began at `since` for SLOW seconds, and on until SLOW_ORDERS sampled
-    orders started and ended in it with 201 (at most SLOW_MAX), so check 2 has enough to judge
-    however busy the machine is."""
-    deadline = since + SLOW_MAX
-    time.sleep(max(0.0, since + SLOW - time.monotonic()))
-    while time.monotonic() < deadline:
-        whole = [
-            op
-            for op in history.where(f="order", status="ok", started_after=since)
-            if op.value["sampled"]
-        ]
-        if len(whole) >= SLOW_ORDERS:
-            return
-        time.sleep(0.05)
+def sampled_whole(history: History, since: float) -> int:
+    """The sampled orders that started since `since` and ended with 201."""
+    ops = history.where(f="order", status="ok", started_after=since)
+    return sum(1 for op in ops if op.value["sampled"])
 
 
 def phase_of(op: Operation, events: list[FaultEvent]) -> str:
@@ -275,7 +265,13 @@ def scenario(lab_module: LabEnvironment, chaoslab_seed: int) -> Scenario:
         time.sleep(CALM)
         with faults.latency("orders -> inventory", LATENCY_MS):
             slow_from = time.monotonic()
-            hold_until_judged(run.history, slow_from)
+            # On until SLOW_ORDERS sampled orders ran whole in it: check 2 judges them.
+            hold(
+                slow_from,
+                at_least=SLOW,
+                until=lambda: sampled_whole(run.history, slow_from) >= SLOW_ORDERS,
+                at_most=SLOW_MAX,
+            )
             slow_until = time.monotonic()  # before the heal: an answer it frees comes early
         with faults.http("inventory", status=503, path="/reservations"):
             unavailable_from = time.time()
