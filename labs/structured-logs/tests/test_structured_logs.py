@@ -35,6 +35,7 @@ from harness import (
     Operation,
     Traffic,
     expect,
+    hold,
 )
 
 LEARNER = ("gateway", "orders")  # the services whose logs the learner writes
@@ -121,11 +122,13 @@ def place_orders(url: str, numbers: Iterator[int]) -> Callable[[Client], None]:
             sent_id = ""
         token = f"tok_{client.rng.getrandbits(128):032x}"
         card = "4" + "".join(str(client.rng.randrange(10)) for _ in range(15))
-        headers = {"Authorization": f"Bearer {token}"}
+        session = f"{client.rng.getrandbits(128):032x}"  # a browser's client: it has a session
+        headers = {"Authorization": f"Bearer {token}", "Cookie": f"session={session}"}
         if sent_id:
             headers["X-Request-Id"] = sent_id
         body = {"order": order, "sku": client.rng.choice(SKUS), "qty": client.rng.randint(1, 3)}
         value = {"order": order, "id": sent_id or None, "token": token, "card": card}
+        value["session"] = session
         with client.op("order", value) as op:
             response = client.http.post(url, json={**body, "card": card}, headers=headers)
             answer = {"status": response.status_code, "echo": response.headers.get(HEADER)}
@@ -248,15 +251,9 @@ class Scenario:
         return placed.op.start >= self.slow_from and end is not None and end <= self.slow_until
 
 
-def hold_slow_phase(history: History, since: float) -> None:
-    """Keep the slow phase, begun at `since`, for SLOW seconds and on until SLOW_ORDERS orders
-    started and got their answer in it (at most SLOW_MAX): check 2 then has them to judge."""
-    time.sleep(max(0.0, since + SLOW - time.monotonic()))
-    while time.monotonic() < since + SLOW_MAX:
-        answered = [op for op in history.where(f="order", started_after=since) if op.end]
-        if len(answered) >= SLOW_ORDERS:
-            return
-        time.sleep(0.05)
+def answered(history: History, since: float) -> int:
+    """The orders that started since `since` and got their answer."""
+    return sum(1 for op in history.where(f="order", started_after=since) if op.end)
 
 
 def phase_of(op: Operation, events: list[FaultEvent]) -> str:
@@ -285,7 +282,13 @@ def scenario(lab_module: LabEnvironment, chaoslab_seed: int) -> Scenario:
         time.sleep(CALM)
         with faults.latency("orders -> inventory", LATENCY_MS):
             slow_from = time.monotonic()
-            hold_slow_phase(run.history, slow_from)
+            # On until SLOW_ORDERS orders were answered in it: check 2 judges them.
+            hold(
+                slow_from,
+                at_least=SLOW,
+                until=lambda: answered(run.history, slow_from) >= SLOW_ORDERS,
+                at_most=SLOW_MAX,
+            )
             slow_until = time.monotonic()  # before the heal: an answer it frees comes early
         with faults.reset("orders -> inventory"):
             time.sleep(RESET)
@@ -494,6 +497,7 @@ def test_3_no_line_leaks_a_secret(scenario: Scenario) -> None:
     for placed in scenario.placed:
         secrets[placed.op.value["token"].removeprefix("tok_")] = ("bearer token", placed.order)
         secrets[placed.op.value["card"]] = ("card number", placed.order)
+        secrets[placed.op.value["session"]] = ("session cookie", placed.order)
     errors: list[str] = []
     lines = 0
     for service, log in scenario.logs.items():
@@ -510,9 +514,9 @@ def test_3_no_line_leaks_a_secret(scenario: Scenario) -> None:
         ]
     result = CheckResult(
         "no line leaks a secret",
-        "no line of any service holds a client's bearer token or card number (the last four "
-        "digits are fine)",
-        f"{lines} lines searched for the {len(scenario.placed)} orders' tokens and cards",
+        "no line of any service holds a client's bearer token, session cookie or card number "
+        "(the last four digits are fine)",
+        f"{lines} lines searched for the {len(scenario.placed)} orders' tokens, cookies and cards",
         errors,
     )
     expect(result, during=scenario.faults.timeline)
