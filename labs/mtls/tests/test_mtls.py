@@ -137,6 +137,23 @@ def speaks_tls(address: str, tls: ssl.SSLContext, name: str) -> str | None:
         return f"{type(exc).__name__}: {exc}"
 
 
+def presented_serial(address: str, tls: ssl.SSLContext, name: str) -> int | str:
+    """The serial of the certificate the service presents in a TLS handshake, or why it
+    presented none."""
+    host, _, port = address.rpartition(":")
+    try:
+        with (
+            socket.create_connection((host, int(port)), timeout=CALL_TIMEOUT) as sock,
+            tls.wrap_socket(sock, server_hostname=name) as connection,
+        ):
+            der = connection.getpeercert(binary_form=True)
+    except OSError as exc:
+        return f"{type(exc).__name__}: {exc}"
+    if der is None:
+        return "no certificate"
+    return x509.load_der_x509_certificate(der).serial_number
+
+
 # -- the attacks -----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Attack:
@@ -239,6 +256,9 @@ class Scenario:
     ledger: list[dict[str, Any]]
     impostor: list[dict[str, Any]]
     impostor_orders: list[Reply] = field(default_factory=list)
+    # checkout renewed again with no traffic: (the new serial, what a handshake PICKUP s later
+    # was shown: a serial, or why there was none); None without TLS
+    quiet_renewal: tuple[int, int | str] | None = None
 
     def ops(self, f: str) -> list[Operation]:
         return self.history.where(f=f)
@@ -267,6 +287,14 @@ def scenario(lab_module: LabEnvironment, chaoslab_seed: int) -> Scenario:
         new = {name: pki.rotate(name).serial for name in ("checkout", "payments")}
         time.sleep(AFTER_ROTATION)
         run.stop()
+    quiet_renewal = None
+    if refused is None:  # a renewal while checkout calls no one: no request of its own loads it
+        renewed = pki.rotate("checkout").serial
+        time.sleep(PICKUP)
+        # Two handshakes: a service that loads the file when a handshake begins serves that one
+        # with the certificate the connection was accepted with, and the next with the new one.
+        presented_serial(checkout, web, "checkout")
+        quiet_renewal = (renewed, presented_serial(checkout, web, "checkout"))
     wire = {str(link): lab.tapped(link) for link in lab.lab.tapped}
     bad = attacks(pki)
     traffic.run(attacking(lab, list(bad), numbers), clients=1, iterations=len(bad), timeout=30)
@@ -294,6 +322,7 @@ def scenario(lab_module: LabEnvironment, chaoslab_seed: int) -> Scenario:
         calls(lab, "ledger"),
         calls(lab, "impostor"),
         impostor_orders,
+        quiet_renewal,
     )
 
 
@@ -488,6 +517,16 @@ def test_6_rotated_certificates_are_picked_up(scenario: Scenario) -> None:
             f"payments presented its old certificate to the ledger {len(old_payments)} of "
             f"{len(booked)} times more than {PICKUP} s after the renewal"
         )
+    if scenario.quiet_renewal is not None:
+        renewed, shown = scenario.quiet_renewal
+        if shown != renewed:
+            seen = f"serial {hex_serial(shown)}" if isinstance(shown, int) else shown
+            errors.append(
+                f"renewed once more while no order came, checkout presented {seen} to the second"
+                f" of two handshakes {PICKUP} s later, not its new certificate (serial"
+                f" {hex_serial(renewed)}): it loads a renewed certificate only when it makes a"
+                " call itself"
+            )
     if len(late) < MIN_JUDGED or len(booked) < MIN_JUDGED:
         errors.append(
             f"only {len(late)} orders served and {len(booked)} TLS ledger entries after the "
@@ -497,7 +536,8 @@ def test_6_rotated_certificates_are_picked_up(scenario: Scenario) -> None:
         "rotated certificates are picked up",
         "the harness renews checkout's and payments' certificates mid-traffic: no order fails, "
         f"and within {PICKUP} s both present their new certificate (checkout to its clients, "
-        "payments to the ledger), without a restart",
+        "payments to the ledger), without a restart; and so does checkout renewed once more "
+        "while no order comes",
         f"{len(around)} orders after the renewal, {len(late)} of them served more than "
         f"{PICKUP} s after it",
         errors,

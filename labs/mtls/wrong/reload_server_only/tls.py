@@ -39,8 +39,9 @@ def _load_if_renewed() -> None:
 
 
 def _at_handshake(connection: ssl.SSLObject, name: str | None, context: ssl.SSLContext) -> None:
+    # This connection took the certificate loaded when it was accepted: one renewed since is
+    # loaded now, and served from the next handshake on.
     _load_if_renewed()
-    connection.context = context  # this handshake already uses what was just loaded
 
 
 def server_context() -> ssl.SSLContext | None:

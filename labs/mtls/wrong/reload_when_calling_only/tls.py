@@ -1,0 +1,77 @@
+"""How our services reach each other, and whom they serve: mutual TLS on every link.
+
+Every service holds a certificate of the run's CA, naming it (TLS_DIR/cert.pem: the
+certificate, then its key). A server serves only callers that present such a certificate, for
+a name in ALLOWED_CALLERS. A client talks only to a server whose certificate names the service
+it wanted. Certificates are renewed while we run: a new cert.pem is loaded at the next handshake.
+
+Wrong: a renewed certificate is loaded into both contexts when the service makes a call, in
+the client's request hook, and never when a caller comes to it. Under traffic every service
+calls the next one and loads it soon enough; a service that calls no one for a while serves
+its old certificate until it expires.
+Rejected by: test_6_rotated_certificates_are_picked_up
+"""
+
+import os
+import ssl
+from pathlib import Path
+
+import httpx
+from cryptography import x509
+from starlette.requests import Request
+
+TLS_DIR = Path(os.environ["TLS_DIR"])
+CA_FILE = TLS_DIR / "ca.pem"
+IDENTITY = TLS_DIR / "cert.pem"
+ALLOWED_CALLERS = frozenset(os.environ["ALLOWED_CALLERS"].split())
+
+_server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=CA_FILE)
+_server.verify_mode = ssl.CERT_REQUIRED  # no certificate, no connection
+_client = ssl.create_default_context(cafile=CA_FILE)  # verifies the chain and the name
+_loaded: tuple[int, int] | None = None
+
+
+def _load_if_renewed() -> None:
+    """Load cert.pem into both contexts when it is a new file (a rotation renames one in)."""
+    global _loaded
+    stat = IDENTITY.stat()
+    if (stat.st_mtime_ns, stat.st_ino) != _loaded:
+        for context in (_server, _client):
+            context.load_cert_chain(IDENTITY)
+        _loaded = (stat.st_mtime_ns, stat.st_ino)
+
+
+def server_context() -> ssl.SSLContext | None:
+    """The TLS settings a service serves with."""
+    _load_if_renewed()
+    return _server
+
+
+def client(url: str, peer: str) -> httpx.AsyncClient:
+    """A client for the service `peer`, at `url` (the proxy's address: https, with the name
+    of the peer to verify its certificate against)."""
+
+    async def expect_peer(request: httpx.Request) -> None:
+        _load_if_renewed()
+        request.extensions["sni_hostname"] = peer
+
+    _load_if_renewed()
+    return httpx.AsyncClient(
+        base_url=httpx.URL(url).copy_with(scheme="https"),
+        verify=_client,
+        timeout=5.0,
+        event_hooks={"request": [expect_peer]},
+    )
+
+
+def caller_allowed(request: Request) -> bool:
+    """Whether the caller's certificate names a service that may call this one."""
+    chain = request.scope.get("extensions", {}).get("tls", {}).get("client_cert_chain")
+    if not chain:
+        return False
+    certificate = x509.load_pem_x509_certificate(chain[0].encode())
+    try:
+        names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    except x509.ExtensionNotFound:
+        return False
+    return any(name in ALLOWED_CALLERS for name in names.value.get_values_for_type(x509.DNSName))
