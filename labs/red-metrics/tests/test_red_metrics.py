@@ -69,6 +69,11 @@ ERROR_SHARE = 0.5
 SLO_SECONDS = 0.3
 COUNT_SLACK = 0.01  # share of the requests by which counts may differ (at least 2 requests)
 SHARE_SLACK = 0.03  # fast-enough shares may differ by 3 points (clocks differ by a few ms)
+# A checkout's time in checkout is at most what its shopper waited, and on a busy machine the
+# shopper may wait a while longer (its own process, the network): the histogram's share within
+# 300 ms is at least the shoppers' share within 300 ms, and at most their share within 400 ms.
+# The checkouts whose charge was 400 ms slower took more than 400 ms however they are timed.
+WAIT_MARGIN = 0.1
 MAX_LABEL_VALUES = 20  # distinct values one label may take
 # Labels Prometheus or the histogram add, not checkout's own.
 OWN_LABELS_EXCLUDED = {"__name__", "job", "instance", "service", "le", "quantile"}
@@ -329,6 +334,9 @@ def test_2_p99_from_the_histogram_matches_the_shoppers(scenario: Scenario) -> No
 def test_3_the_slo_threshold_is_a_bucket(scenario: Scenario) -> None:
     ops = scenario.checkouts()
     seen_fast = sum(1 for op in ops if (op.latency or 0.0) <= SLO_SECONDS) / max(1, len(ops))
+    seen_loose = sum(1 for op in ops if (op.latency or 0.0) <= SLO_SECONDS + WAIT_MARGIN) / max(
+        1, len(ops)
+    )
     bounds = _bucket_bounds(scenario)
     errors: list[str] = []
     fast: float | None = None
@@ -353,15 +361,18 @@ def test_3_the_slo_threshold_is_a_bucket(scenario: Scenario) -> None:
             if float(s.labels["le"]) == SLO_SECONDS
         ]
         fast = within[0] / total if total and within else 0.0
-        if abs(fast - seen_fast) > SHARE_SLACK:
+        if not seen_fast - SHARE_SLACK <= fast <= seen_loose + SHARE_SLACK:
             errors.append(
                 f"the histogram says {fast:.1%} of checkouts took at most 300 ms; the shoppers "
-                f"saw {seen_fast:.1%}"
+                f"saw {seen_fast:.1%} answered within 300 ms, and {seen_loose:.1%} within "
+                f"{(SLO_SECONDS + WAIT_MARGIN) * 1000:.0f} ms"
             )
     result = CheckResult(
         "the SLO's threshold is a bucket",
-        expected=f"a bucket ending at 0.3 s, whose share of checkouts is the shoppers' share "
-        f"answered within 300 ms ({seen_fast:.1%}) within {SHARE_SLACK * 100:.0f} points",
+        expected=f"a bucket ending at 0.3 s, whose share of checkouts is at least the shoppers'"
+        f" share answered within 300 ms ({seen_fast:.1%}) and at most their share within"
+        f" {(SLO_SECONDS + WAIT_MARGIN) * 1000:.0f} ms ({seen_loose:.1%}), give or take"
+        f" {SHARE_SLACK * 100:.0f} points",
         observed="share within 300 ms per the histogram: "
         + (f"{fast:.1%}" if fast is not None else "none"),
         errors=errors,
