@@ -53,6 +53,15 @@ def load_average() -> str:
         return "?"
 
 
+def keep(folder: Path, lab: Lab, run: ProofRun) -> Path:
+    """Keep an unexpected run's whole output: the verdict alone does not say why."""
+    name = f"{lab.slug}-{run.variant.label.replace('/', '-')}-seed{run.seed}.txt"
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(run.output + ("\n" + run.setup_error if run.setup_error else ""))
+    return path
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=20)
@@ -61,6 +70,12 @@ def main() -> int:
     parser.add_argument("--load", type=int, default=0, help="busy-loop processes meanwhile")
     parser.add_argument("--jobs", type=int, default=1, help="lab runs at once")
     parser.add_argument("--first-seed", type=int, default=1000)
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        default=Path("build/flake"),
+        help="where the output of each unexpected run is kept",
+    )
     args = parser.parse_args()
     labs = [find_lab(name) for name in args.lab] if args.lab else catalogue()
     todo: list[tuple[Lab, Variant]] = [
@@ -91,6 +106,7 @@ def main() -> int:
                 if not run.as_expected:
                     bad += 1
                     print(f"    unexpected: {run.why()}", flush=True)
+                    print(f"      its output: {keep(args.keep, lab, run)}", flush=True)
     total = len(todo) * args.runs
     print(
         f"{total - bad} of {total} runs as expected ({bad} unexpected) in "
