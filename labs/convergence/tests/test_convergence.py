@@ -73,7 +73,11 @@ KEPT = {
     "retro": "added before the partition and removed on replica-c, then added again on "
     "replica-b during it",
 }
-GONE = {"old": "added before the partition, removed on replica-a during it, never added again"}
+GONE = {
+    "old": "added before the partition, removed on replica-a during it, never added again",
+    "stale": "added on replica-a before the partition, removed on replica-b before it too, never"
+    " added again",
+}
 CONTESTED = "hot"  # check 5: removed on replica-b while replica-a added it again
 
 View = dict[str, Any]  # post -> {"likes": n, "tags": [...]}, or {"error": ...}
@@ -285,11 +289,12 @@ def scenario(lab_module: LabEnvironment) -> Scenario:
             for replica, n in (("replica-a", 3), ("replica-b", 2), ("replica-c", 2)):
                 for _ in range(n):
                     write("like", replica, LIKES)
-            for tag in ("hot", "old", "retro"):
+            for tag in ("hot", "old", "retro", "stale"):
                 write("add", "replica-a", TAGS, tag)
             wait_until_agreed(lab, http, SETTLE_WITHIN)
             write("unlike", "replica-c", LIKES)
             write("remove", "replica-c", TAGS, "retro")
+            write("remove", "replica-b", TAGS, "stale")
             wait_until_agreed(lab, http, SETTLE_WITHIN)
 
         with faults.partition(MINORITY, MAJORITY) as partition:
