@@ -75,7 +75,8 @@ def writing(url: str, written: Written, numbers: Iterator[int]) -> Callable[[Cli
 
     def workload(client: Client) -> None:
         owner = OWNERS[client.id % len(OWNERS)]
-        mine = sorted(r for r in written.latest if r.startswith(f"{owner}-"))
+        # list() takes the keys at once: the other clients add to it meanwhile
+        mine = sorted(r for r in list(written.latest) if r.startswith(f"{owner}-"))
         if not mine or client.rng.random() < NEW_RECORD:
             record = f"{owner}-{next(numbers)}"
         else:
