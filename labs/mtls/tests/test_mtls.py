@@ -124,19 +124,6 @@ def web_tier(
     return workload
 
 
-def speaks_tls(address: str, tls: ssl.SSLContext, name: str) -> str | None:
-    """None when a TLS handshake with the service succeeds, else why not."""
-    host, _, port = address.rpartition(":")
-    try:
-        with (
-            socket.create_connection((host, int(port)), timeout=CALL_TIMEOUT) as sock,
-            tls.wrap_socket(sock, server_hostname=name),
-        ):
-            return None
-    except OSError as exc:
-        return f"{type(exc).__name__}: {exc}"
-
-
 def presented_serial(address: str, tls: ssl.SSLContext, name: str) -> int | str:
     """The serial of the certificate the service presents in a TLS handshake, or why it
     presented none."""
@@ -152,6 +139,12 @@ def presented_serial(address: str, tls: ssl.SSLContext, name: str) -> int | str:
     if der is None:
         return "no certificate"
     return x509.load_der_x509_certificate(der).serial_number
+
+
+def speaks_tls(address: str, tls: ssl.SSLContext, name: str) -> str | None:
+    """None when a TLS handshake with the service succeeds, else why not."""
+    shown = presented_serial(address, tls, name)
+    return shown if isinstance(shown, str) else None
 
 
 # -- the attacks -----------------------------------------------------------------------------

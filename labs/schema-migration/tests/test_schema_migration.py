@@ -120,14 +120,7 @@ def straddle(lab: LabEnvironment, books: Books, probes: list["Probe"]) -> None:
             books.names.pop(STRADDLE, None)  # check 1 tells of the failure
             return
         books.names[STRADDLE] = name
-    reader, last = REPLICAS[0], STRADDLE_NAMES[-1]
-    try:
-        got = httpx.get(f"{lab.url(reader)}/accounts/{STRADDLE}", timeout=CLIENT_TIMEOUT)
-        said = got.json().get("name") if got.status_code == 200 else None
-        probes.append(Probe("read", STRADDLE, reader, 2, got.status_code, said, last,
-                            got.text[:100]))  # fmt: skip
-    except httpx.HTTPError as exc:
-        probes.append(Probe("read", STRADDLE, reader, 2, None, None, last, repr(exc)))
+    probes.append(read_probe(lab, REPLICAS[0], STRADDLE, 2, STRADDLE_NAMES[-1]))
 
 
 @dataclass(frozen=True)
@@ -168,13 +161,19 @@ def cross(lab: LabEnvironment, release: int, books: Books, probes: list[Probe]) 
             continue
         books.names[account] = name
         for target, wanted in ((account, name), (QUIET, seeded_name(QUIET_N))):
-            try:
-                got = httpx.get(f"{lab.url(reader)}/accounts/{target}", timeout=CLIENT_TIMEOUT)
-                said = got.json().get("name") if got.status_code == 200 else None
-                probes.append(Probe("read", target, reader, release, got.status_code, said,
-                                    wanted, got.text[:100]))  # fmt: skip
-            except httpx.HTTPError as exc:
-                probes.append(Probe("read", target, reader, release, None, None, wanted, repr(exc)))
+            probes.append(read_probe(lab, reader, target, release, wanted))
+
+
+def read_probe(
+    lab: LabEnvironment, reader: str, account: str, release: int, wanted: str
+) -> "Probe":
+    """Read `account` straight at `reader` while `release` is being deployed."""
+    try:
+        got = httpx.get(f"{lab.url(reader)}/accounts/{account}", timeout=CLIENT_TIMEOUT)
+    except httpx.HTTPError as exc:
+        return Probe("read", account, reader, release, None, None, wanted, repr(exc))
+    said = got.json().get("name") if got.status_code == 200 else None
+    return Probe("read", account, reader, release, got.status_code, said, wanted, got.text[:100])
 
 
 @dataclass
