@@ -28,36 +28,44 @@ STEP_SECONDS = 10  # one sample of every series each 10 s: a 10-second spike is 
 @dataclass(frozen=True)
 class Segment:
     """`minutes` of traffic at `per_minute` requests a minute, a share `errors` of them
-    failing. A segment shorter than a minute is fine (`minutes=1/6` is ten seconds)."""
+    failing (5xx) and a share `refused` turned away as the client's fault (4xx: a declined
+    card is not an outage). A segment shorter than a minute is fine (`minutes=1/6` is ten
+    seconds)."""
 
     minutes: float
     per_minute: float
     errors: float
+    refused: float = 0.0
 
 
 @dataclass(frozen=True)
 class Traffic:
-    """Requests of one route over time, as counters by status class (`code="2xx"`, `"5xx"`)."""
+    """Requests of one route over time, as counters by status class (`code="2xx"`, `"5xx"`,
+    and `"4xx"` when a segment refuses any)."""
 
     metric: str
     labels: dict[str, str]
     segments: Sequence[Segment]
 
     def series(self) -> list[tuple[str, str]]:
-        """(series selector, promtool values) of its two counters."""
-        good, bad = [0.0], [0.0]
+        """(series selector, promtool values) of its counters, one per status class."""
+        good, bad, refused = [0.0], [0.0], [0.0]
         for segment in self.segments:
             steps = round(segment.minutes * 60 / STEP_SECONDS)
             per_step = segment.per_minute * STEP_SECONDS / 60
             for _ in range(steps):
-                good.append(good[-1] + per_step * (1 - segment.errors))
+                good.append(good[-1] + per_step * (1 - segment.errors - segment.refused))
                 bad.append(bad[-1] + per_step * segment.errors)
+                refused.append(refused[-1] + per_step * segment.refused)
+        classes = [("2xx", good), ("5xx", bad)]
+        if any(segment.refused for segment in self.segments):
+            classes.insert(1, ("4xx", refused))
         return [
             (
                 _selector(self.metric, {**self.labels, "code": code}),
                 " ".join(f"{v:g}" for v in values),
             )
-            for code, values in (("2xx", good), ("5xx", bad))
+            for code, values in classes
         ]
 
 

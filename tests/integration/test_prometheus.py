@@ -236,6 +236,16 @@ def test_a_ten_second_spike_is_one_step_of_the_series() -> None:
     assert bad_values == "0 0 10"
 
 
+def test_refused_requests_are_a_4xx_counter_of_their_own() -> None:
+    series = RouteTraffic("req_total", {}, (Segment(1 / 6, 600, 0.01, refused=0.05),)).series()
+
+    assert series == [
+        ('req_total{code="2xx"}', "0 94"),
+        ('req_total{code="4xx"}', "0 5"),
+        ('req_total{code="5xx"}', "0 1"),
+    ]
+
+
 def test_a_dashboards_panels_are_drawn_from_the_run(env: LabEnvironment, tmp_path: Path) -> None:
     dashboard = tmp_path / "metered.json"
     dashboard.write_text(

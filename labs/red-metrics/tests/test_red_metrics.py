@@ -15,7 +15,7 @@ really stored (its record), never with anything else checkout says about itself.
 
 Check 4 judges the alerting rule in services/alerts.yml over hours of traffic that no check
 can wait for: promtool, Prometheus's own rule tester, evaluates it (the real rule engine) over
-six made-up traffic histories with checkout's metric names and labels, and says at which
+seven made-up traffic histories with checkout's metric names and labels, and says at which
 minutes the page was firing.
 """
 
@@ -104,6 +104,15 @@ DAYS = (
         "a noisy day",
         "2 h at 0.5 % errors (5 times the budget's rate: it lasts 6 days)",
         (Segment(120, PER_MINUTE, 0.005),),
+        (),
+        2,
+        120,
+    ),
+    Day(
+        "a day of declined cards",
+        "2 h at 0.05 % errors, and 5 % of checkouts answered 4xx (cards declined, addresses "
+        "mistyped: the shoppers' doing, not a failure of checkout)",
+        (Segment(120, PER_MINUTE, BASE, refused=0.05),),
         (),
         2,
         120,
@@ -406,8 +415,8 @@ def test_4_the_page_comes_for_a_burning_budget_only(scenario: Scenario) -> None:
         "the page comes for a burning budget, and only then",
         expected=f"{ALERT} (SLO: 99.9 % of checkouts succeed) firing within 8 minutes of an "
         "outage, and within 80 minutes of a slow burn; silent on a normal day, a noisy day, a "
-        "10-second blip and a short burst, and 10 minutes after an outage ended (evaluated "
-        "by promtool over 2-hour histories of checkout's metrics)",
+        "day of declined cards, a 10-second blip and a short burst, and 10 minutes after an "
+        "outage ended (evaluated by promtool over 2-hour histories of checkout's metrics)",
         observed="; ".join(judged) or "not evaluated",
         errors=errors,
     )
