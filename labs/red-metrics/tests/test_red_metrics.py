@@ -32,6 +32,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from harness import (
     CheckResult,
@@ -78,6 +79,8 @@ MAX_LABEL_VALUES = 20  # distinct values one label may take
 # Labels Prometheus or the histogram add, not checkout's own.
 OWN_LABELS_EXCLUDED = {"__name__", "job", "instance", "service", "le", "quantile"}
 CHECKOUT = '{job="checkout", route="/checkout"}'
+ROUTES = ("/checkout", "/orders/{order_id}")
+CODES = ("2xx", "4xx", "5xx")  # status classes (README)
 
 ALERT = "CheckoutErrorBudgetBurn"
 RULES = "services/alerts.yml"
@@ -174,6 +177,8 @@ class Scenario:
     read_at: float  # wall-clock seconds: Prometheus had scraped checkout after the last request
     to_wall: float  # add to a monotonic time to get wall-clock seconds
     placed: list[dict[str, Any]] = field(default_factory=list)  # what orders stored
+    # (route, code) of the http_requests_total series checkout exposed before any request
+    up_front: set[tuple[str, str]] = field(default_factory=set)
 
     def checkouts(self, start: float | None = None, end: float | None = None) -> list[Operation]:
         """The checkouts that got an answer, started and ended between start and end
@@ -215,6 +220,22 @@ def shop(url: str, orders_seen: list[str], lock: threading.Lock) -> Callable[[Cl
     return workload
 
 
+def exposed_requests(env: LabEnvironment) -> set[tuple[str, str]]:
+    """(route, code) of every http_requests_total series on checkout's /metrics right now:
+    read as Prometheus reads it, since its first scrape may come after the first errors."""
+    text = httpx.get(f"{env.direct_url('checkout')}/metrics", timeout=TIMEOUT).text
+    try:
+        families = list(text_string_to_metric_families(text))
+    except ValueError:
+        return set()  # check 1 says what Prometheus made of it
+    return {
+        (sample.labels.get("route", ""), sample.labels.get("code", ""))
+        for family in families
+        for sample in family.samples
+        if sample.name == "http_requests_total"
+    }
+
+
 def scraped_after(env: LabEnvironment, moment: float, limit: float = 10.0) -> float:
     """Wait until Prometheus has scraped checkout successfully after `moment` (wall-clock
     seconds); a time from which every query sees all the traffic."""
@@ -232,6 +253,7 @@ def scenario(lab_module: LabEnvironment, chaoslab_seed: int) -> Scenario:
     orders_lock = threading.Lock()
     orders_seen: list[str] = []
     traffic = Traffic(chaoslab_seed)
+    up_front = exposed_requests(env)
     to_wall = time.time() - time.monotonic()
     began = time.time()
     run = traffic.start(
@@ -257,7 +279,7 @@ def scenario(lab_module: LabEnvironment, chaoslab_seed: int) -> Scenario:
             http.get(f"{env.url('checkout')}/orders/{order_id}")
     read_at = scraped_after(env, time.time())
     placed = httpx.get(f"{env.direct_url('orders')}/placed", timeout=10).json()["orders"]
-    return Scenario(history, faults, env, slow, began, read_at, to_wall, placed)
+    return Scenario(history, faults, env, slow, began, read_at, to_wall, placed, up_front)
 
 
 # -- the checks ---------------------------------------------------------------------------
@@ -291,15 +313,31 @@ def test_1_errors_are_counted_as_the_shoppers_saw_them(scenario: Scenario) -> No
                 f'checkout counted {counted_errors:.0f} with code="5xx"; the shoppers got '
                 f"{seen_errors} answers 5xx (counted by code: {_show(counted)})"
             )
+    missing = [
+        f'{{route="{route}", code="{code}"}}'
+        for route in ROUTES
+        for code in CODES
+        if (route, code) not in scenario.up_front
+    ]
+    if missing:
+        errors.append(
+            "before the first request, checkout's /metrics had no series http_requests_total"
+            f"{', '.join(missing)}: a series born with its first request starts at 1, not 0, "
+            "and rate() cannot tell that first sample from an old one, so it misses those "
+            "requests (an outage's first errors among them)"
+        )
     ratio = seen_errors / seen_total if seen_total else 0.0
     result = CheckResult(
         "errors are counted as the shoppers saw them",
         expected=(
             'http_requests_total{route="/checkout", code="5xx"} and the total agree with the '
-            f"shoppers' answers within {COUNT_SLACK:.0%} (the error ratio {ratio:.1%})"
+            f"shoppers' answers within {COUNT_SLACK:.0%} (the error ratio {ratio:.1%}), and "
+            f"every route and code ({len(ROUTES) * len(CODES)} series) is at 0 before the "
+            "first request"
         ),
         observed=f"counted by code: {_show(counted)}; shoppers: {seen_errors} errors of "
-        f"{seen_total}",
+        f"{seen_total}; {len(ROUTES) * len(CODES) - len(missing)} of the series there before "
+        "the first request",
         errors=errors,
     )
     expect(result.judging(ops), during=scenario.faults.timeline)

@@ -8,8 +8,9 @@ It serves its metrics on GET /metrics, for Prometheus to scrape: requests by rou
 class, their durations, and the orders placed and their value.
 
 Wrong: requests are also labelled with the shopper's id, to see which customers are hit: one
-series per shopper, without bound.
-Rejected by: test_6_every_label_has_few_values
+series per shopper, without bound (and none can be made at 0 before its shopper comes).
+Rejected by: test_1_errors_are_counted_as_the_shoppers_saw_them,
+    test_6_every_label_has_few_values
 """
 
 import logging
