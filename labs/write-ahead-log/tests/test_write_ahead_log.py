@@ -8,7 +8,8 @@ check, so the checks can share one kv and its STATE_DIR.
 
 1. Concurrent writers, and kv killed (SIGKILL) in the middle of them, three times.
 2. Writers, then a power cut: every byte kv did not fsync is gone (harness `power_loss`).
-3. A torn tail: the check cuts kv's newest file mid-record while kv is down, adds garbage.
+3. A torn tail: the check cuts kv's newest file mid-record while kv is down, adds garbage;
+   later it cuts a record 3 bytes in (inside any header).
 4. Many overwrites of a few keys: the files must stay short (compaction).
 5. A power cut right after a compaction.
 6. A crash at the moment a compaction empties a file to rewrite it (harness
@@ -18,6 +19,7 @@ check, so the checks can share one kv and its STATE_DIR.
 import contextlib
 import os
 import random
+import re
 import shutil
 import threading
 import time
@@ -57,6 +59,7 @@ VICTIM_BYTES = 1000
 CUT_BYTES = 300
 GARBAGE_BYTES = 2 * CUT_BYTES
 AFTER_TEAR_KEYS = 4
+SHORT_TEAR = 3  # bytes of a record left by the second tear: fewer than any header
 # Check 4: 200 overwrites of 4 KB values to 4 keys: 800 KB written, 16 KB live.
 COMPACT_KEYS = 4
 COMPACT_WRITES = 50  # per key (one writer per key)
@@ -143,6 +146,17 @@ def disk_bytes(lab: LabEnvironment) -> int:
     return total
 
 
+# The last line of a traceback in kv's log: "12:00:01.5 struct.error: ...", "ValueError: ..."
+RAISED = re.compile(r"(?:^|\s)([\w.]*(?:Error|error|Exception): .*)$")
+
+
+def why_not_started(exc: ServiceNotReady) -> str:
+    """The exception kv died of, from the end of its log (or the harness's last words)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    raised = [m.group(1) for m in map(RAISED.search, reversed(lines)) if m]
+    return raised[0] if raised else lines[-1]
+
+
 def restart(lab: LabEnvironment, faults: Faults, after: str) -> str:
     """Start kv again; '' when it came up. When it does not start from what the crash left,
     its files are put aside (so the next checks can run) and the reason is returned."""
@@ -150,8 +164,7 @@ def restart(lab: LabEnvironment, faults: Faults, after: str) -> str:
         faults.restart(SERVICE)
         return ""
     except ServiceNotReady as exc:
-        last = [line for line in str(exc).splitlines() if line.strip()]
-        reason = next((line.strip() for line in reversed(last) if "Error" in line), last[-1])
+        reason = why_not_started(exc)
     state = lab.state_dir(SERVICE)
     for child in state.iterdir():
         if child.is_dir():
@@ -319,6 +332,48 @@ def tear_newest_file(
     return torn, backup, tear
 
 
+def tear_short(
+    lab: LabEnvironment, faults: Faults, rng: random.Random, kept: dict[str, str]
+) -> tuple[list[str], str]:
+    """A write cut SHORT_TEAR bytes into its record, as a crash while its header was being
+    appended leaves it: kv must start, `kept` must hold, and the key its whole value or
+    nothing. Returns the errors and the tear in words."""
+    state = lab.state_dir(SERVICE)
+    sizes = {path: path.stat().st_size for path in state.rglob("*") if path.is_file()}
+    key, value = "torn-short", make_value(rng, "torn-short-w0", 100)
+    with httpx.Client(trust_env=False) as http:
+        problem = put(http, lab.url(SERVICE), key, value)
+    if problem:
+        return [f"PUT {key} before the second tear: {problem}; expected 200"], "no second tear"
+    faults.kill(SERVICE)
+    grown = newest_file(state)
+    if grown is None or grown.stat().st_size <= sizes.get(grown, 0) + SHORT_TEAR:
+        # The write went to a new file (a compaction): there is no record to cut into.
+        problem = restart(lab, faults, "after the second kill")
+        return ([problem] if problem else []), "no second tear (the write went to a new file)"
+    with open(grown, "r+b") as file:
+        file.truncate(sizes.get(grown, 0) + SHORT_TEAR)
+    tear = f"the record of {key} cut {SHORT_TEAR} bytes into it, in {grown.name}"
+    faults.timeline.open(f"torn tail: {tear}").end = time.monotonic()
+    problem = restart(lab, faults, f"with {tear}")
+    if problem:
+        return [problem], tear
+    errors = []
+    reads = read_all(lab, [*kept, key])
+    for earlier, wanted in kept.items():
+        if reads[earlier].value != wanted:
+            errors.append(
+                f"after the second tear, key {earlier} holds {reads[earlier].describe()}; "
+                f"expected {shorten(wanted)} (acknowledged before it)"
+            )
+    if reads[key].value not in (None, value):
+        errors.append(
+            f"after the second tear, key {key} (the torn record) holds "
+            f"{reads[key].describe()}; expected its whole value or nothing"
+        )
+    return errors, tear
+
+
 def test_3_a_torn_tail_is_dropped(lab: LabEnvironment, faults: Faults, chaoslab_seed: int) -> None:
     rng = random.Random(f"{chaoslab_seed}:torn")
     base = lab.url(SERVICE)
@@ -339,9 +394,7 @@ def test_3_a_torn_tail_is_dropped(lab: LabEnvironment, faults: Faults, chaoslab_
         started = True
     except ServiceNotReady as exc:
         started = False
-        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-        reason = next((line for line in reversed(lines) if "Error" in line), lines[-1])
-        errors.append(f"kv did not start with a torn tail in {tear} ({reason})")
+        errors.append(f"kv did not start with a torn tail in {tear} ({why_not_started(exc)})")
         if torn is not None:
             torn.write_bytes(backup)  # undo the tear, so the next checks can run
         problem = restart(lab, faults, "even from its files as they were before the tear")
@@ -382,11 +435,16 @@ def test_3_a_torn_tail_is_dropped(lab: LabEnvironment, faults: Faults, chaoslab_
                     f"after the tear, a write, a kill and a restart, key {key} holds "
                     f"{reads[key].describe()}; expected {shorten(value)} (acknowledged)"
                 )
+        problems, second = tear_short(lab, faults, rng, {**written, **after})
+        errors += problems
+        tear += f"; then {second}"
     expect(
         verdict(
             "a torn tail is dropped",
             "kv starts from a log whose last record is torn and followed by garbage, keeps "
-            "every acknowledged write before it, and keeps the writes made after it",
+            "every acknowledged write before it, and keeps the writes made after it; and "
+            f"starts again from a log whose last record was cut {SHORT_TEAR} bytes into it "
+            "(inside any header)",
             f"tore {tear}",
             errors,
         ),
