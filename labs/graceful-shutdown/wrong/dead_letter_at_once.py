@@ -8,7 +8,7 @@ Wrong: a job that fails goes to the dead-letter queue at once: the poison job do
 attempt instead of MAX_ATTEMPTS, and so does the order whose shipment failed once, for a
 transient error.
 Rejected by: test_1_every_job_is_shipped_once, test_4_a_poison_job_is_dead_lettered,
-  test_5_a_job_that_fails_once_is_retried
+  test_5_a_job_that_fails_twice_is_retried
 """
 
 import asyncio

@@ -5,9 +5,9 @@ consumer at a time; the consumer acks it once the order is shipped. Several work
 by side, each taking one job at a time.
 
 Wrong: a job that fails is logged and acked, to keep the queue moving: the poison job is dropped
-without a trace, and so is the order whose shipment failed once.
+without a trace, and so is the order whose shipment failed.
 Rejected by: test_1_every_job_is_shipped_once, test_4_a_poison_job_is_dead_lettered,
-  test_5_a_job_that_fails_once_is_retried
+  test_5_a_job_that_fails_twice_is_retried
 """
 
 import asyncio
