@@ -66,10 +66,10 @@ def producing(url: str, ids: list[str], stop: threading.Event) -> Callable[[], N
             n, began = 0, time.monotonic()
             while not stop.is_set():
                 n += 1
-                if n == 3:
-                    job, payload = POISON, {"order": "o-poison", "items": "three"}
-                elif n == 6:
+                if n == 1:  # its three attempts come before any consumer is stopped
                     job, payload = FLAKY, {"order": "o-flaky", "items": 1}
+                elif n == 3:
+                    job, payload = POISON, {"order": "o-poison", "items": "three"}
                 else:
                     job, payload = f"j-{n}", {"order": f"o-{n}", "items": 1 + n % 4}
                     ids.append(job)
