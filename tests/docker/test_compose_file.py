@@ -73,7 +73,10 @@ def test_compose_file_is_valid_and_its_lab_shell_has_the_services_image(
         )
         assert shell.returncode == 0, shell.stderr
     finally:
-        compose("down", "--remove-orphans", project=project)
+        compose("down", "-v", "--remove-orphans", project=project)
+    # Nothing of the project outlives it: its named volumes go with it (`down -v`).
+    label = f"com.docker.compose.project={project}"
+    assert docker_client.volumes.list(filters={"label": label}) == []
 
 
 PROFILE = "idempotency-keys"  # the first lab: API on 8474, its checks' proxy on 20000
