@@ -63,6 +63,12 @@ class Timeline:
             self.events.append(event)
         return event
 
+    def mark(self, description: str, clock: Callable[[], float] = time.monotonic) -> FaultEvent:
+        """A fault that is over as it happens (a kill, a file torn while its service is down)."""
+        event = self.open(description, clock)
+        event.end = event.start
+        return event
+
     def during(self, start: float, end: float) -> list[FaultEvent]:
         with self._lock:
             return [e for e in self.events if e.overlaps(start, end)]
@@ -309,7 +315,7 @@ class Faults:
     def kill(self, service: str) -> None:
         """Crash `service` and leave it down (the next `restart` or the reset brings it back)."""
         self._service(service)
-        self.timeline.open(f"crash {service}", self.clock).end = self.clock()
+        self.timeline.mark(f"crash {service}", self.clock)
         self.env.backend.crash(service)
 
     def restart(self, service: str) -> float:

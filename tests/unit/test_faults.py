@@ -485,6 +485,17 @@ def test_timeline_during_returns_the_faults_that_overlap_a_window():
     assert timeline.events == []
 
 
+def test_timeline_mark_records_a_fault_that_is_over_as_it_happens():
+    timeline = Timeline()
+
+    torn = timeline.mark("torn tail", clock=lambda: 3.0)
+
+    assert (torn.start, torn.end) == (3.0, 3.0)
+    assert timeline.events == [torn]
+    assert timeline.during(3.0, 4.0) == [torn]
+    assert timeline.during(3.1, 4.0) == []
+
+
 def test_fault_event_overlaps_with_closed_and_open_ends():
     assert FaultEvent("x", 1.0, 2.0).overlaps(2.0, 3.0)
     assert not FaultEvent("x", 1.0, 2.0).overlaps(2.1, 3.0)

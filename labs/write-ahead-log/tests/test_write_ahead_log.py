@@ -167,7 +167,7 @@ def restart(lab: LabEnvironment, faults: Faults, after: str) -> str:
         reason = why_not_started(exc)
     clear_state(lab)
     faults.restart(SERVICE)
-    return f"kv did not start {after} ({reason.strip()})"
+    return f"kv did not start {after} ({reason})"
 
 
 def clear_state(lab: LabEnvironment) -> None:
@@ -331,7 +331,7 @@ def tear_newest_file(
         f"{torn.name} ({len(backup)} bytes) cut by {CUT_BYTES} bytes, then {GARBAGE_BYTES} "
         "bytes of garbage appended"
     )
-    faults.timeline.open(f"torn tail: {tear}").end = time.monotonic()
+    faults.timeline.mark(f"torn tail: {tear}")
     return torn, backup, tear
 
 
@@ -357,7 +357,7 @@ def tear_short(
     with open(grown, "r+b") as file:
         file.truncate(sizes.get(grown, 0) + SHORT_TEAR)
     tear = f"the record of {key} cut {SHORT_TEAR} bytes into it, in {grown.name}"
-    faults.timeline.open(f"torn tail: {tear}").end = time.monotonic()
+    faults.timeline.mark(f"torn tail: {tear}")
     problem = restart(lab, faults, f"with {tear}")
     if problem:
         return [problem], tear
@@ -388,9 +388,7 @@ def test_3_a_torn_tail_is_dropped(lab: LabEnvironment, faults: Faults, chaoslab_
     # in the middle of this check (which would drop a torn tail that kv left in it).
     faults.kill(SERVICE)
     clear_state(lab)
-    faults.timeline.open(
-        "kv's files removed: this check starts from an empty log"
-    ).end = time.monotonic()
+    faults.timeline.mark("kv's files removed: this check starts from an empty log")
     faults.restart(SERVICE)
     with httpx.Client(trust_env=False) as http:
         for key, value in [*written.items(), (victim, victim_value)]:
