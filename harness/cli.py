@@ -71,8 +71,14 @@ from harness.tools import (
 from harness.variants import ALSO_CORRECT_DIR, WRONG_DIR, load_variant, resolve_variant
 from harness.watch import watch_lab
 
-for _sig, _handler in _EARLY.items():
-    signal.signal(_sig, signal.SIG_DFL if _handler is None else _handler)
+
+def _restore_early_handlers() -> None:
+    for sig, handler in _EARLY.items():
+        signal.signal(sig, signal.SIG_DFL if handler is None else handler)
+
+
+if __name__ != "__main__":  # imported: the importer gets its handlers back; as -m, main() does
+    _restore_early_handlers()
 
 
 def _require_cache() -> None:
@@ -1087,10 +1093,13 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)
     signal.signal(signal.SIGHUP, _terminate)
+    signal.signal(signal.SIGINT, _EARLY[signal.SIGINT] or signal.SIG_DFL)  # Ctrl-C: the try below
     try:
+        # Parsing is inside: building the parser takes a good part of a second on a busy
+        # machine, and a Ctrl-C then must end as quietly as one during the run.
+        args = _parser().parse_args(argv)
         return int(args.func(args))
     except ChaoslabError as exc:
         print(f"chaoslab: {exc}", file=sys.stderr)
