@@ -8,9 +8,10 @@ look up orders they placed (the fourth), about 60 requests a second, through fou
   drops    1.2 s  orders fails 40 % of new orders (HTTP 500), which checkout swallows
   errors   0.8 s  payments fails half of the charges (HTTP 503)
 
-Then the traffic stops, 40 orders are looked up one after another, and checks 1, 2, 3, 5
-and 6 read Prometheus once it has scraped checkout after the last request: what checkout's
-metrics say is compared with what the shoppers saw (their own history) and with what orders
+Then the traffic stops, 40 orders are looked up one after another, 10 more with the link to
+orders down (checkout's handler raises: Starlette answers 500), and checks 1, 2, 3, 5 and 6
+read Prometheus once it has scraped checkout after the last request: what checkout's metrics
+say is compared with what the shoppers saw (their own history) and with what orders
 really stored (its record), never with anything else checkout says about itself.
 
 Check 4 judges the alerting rule in services/alerts.yml over hours of traffic that no check
@@ -57,6 +58,7 @@ MAX_AMOUNT = 120.0  # euros of one order
 USERS = 400  # distinct shoppers' ids: a label holding one grows without bound
 TIMEOUT = 5.0  # seconds a shopper waits: every request gets an answer
 LOOKED_UP = 40  # orders looked up one by one at the end (twice MAX_LABEL_VALUES)
+LOOKED_UP_DOWN = 10  # then looked up with orders unreachable: checkout's handler raises
 
 NORMAL = 0.5
 SLOW = 1.5
@@ -79,6 +81,8 @@ MAX_LABEL_VALUES = 20  # distinct values one label may take
 # Labels Prometheus or the histogram add, not checkout's own.
 OWN_LABELS_EXCLUDED = {"__name__", "job", "instance", "service", "le", "quantile"}
 CHECKOUT = '{job="checkout", route="/checkout"}'
+# The lookups' series: under their template, or under each URL (check 6 judges which).
+LOOKUPS_SERIES = '{job="checkout", route=~"/orders/.+"}'
 ROUTES = ("/checkout", "/orders/{order_id}")
 CODES = ("2xx", "4xx", "5xx")  # status classes (README)
 
@@ -177,6 +181,7 @@ class Scenario:
     read_at: float  # wall-clock seconds: Prometheus had scraped checkout after the last request
     to_wall: float  # add to a monotonic time to get wall-clock seconds
     placed: list[dict[str, Any]] = field(default_factory=list)  # what orders stored
+    looked_up: list[int] = field(default_factory=list)  # statuses of the lookups one by one
     # (route, code) of the http_requests_total series checkout exposed before any request
     up_front: set[tuple[str, str]] = field(default_factory=set)
 
@@ -273,13 +278,25 @@ def scenario(lab_module: LabEnvironment, chaoslab_seed: int) -> Scenario:
     finally:
         history = run.stop()
     # Orders looked up one after another, each by its own URL: that many distinct paths
-    # however slow the machine was (a label holding the path gets a series for each).
+    # however slow the machine was (a label holding the path gets a series for each). Then
+    # some with orders unreachable: checkout's lookup raises, and Starlette answers 500 for it.
+    looked_up: list[int] = []
     with httpx.Client(timeout=TIMEOUT, trust_env=False) as http:
         for order_id in orders_seen[-LOOKED_UP:]:
-            http.get(f"{env.url('checkout')}/orders/{order_id}")
+            looked_up.append(http.get(f"{env.url('checkout')}/orders/{order_id}").status_code)
+    with faults.down("checkout -> orders"):
+        for order_id in orders_seen[:LOOKED_UP_DOWN]:
+            # A connection each: uvicorn closes one whose request raised, and a request sent
+            # on it before its close arrives gets no answer at all.
+            answer = httpx.get(
+                f"{env.url('checkout')}/orders/{order_id}", timeout=TIMEOUT, trust_env=False
+            )
+            looked_up.append(answer.status_code)
     read_at = scraped_after(env, time.time())
     placed = httpx.get(f"{env.direct_url('orders')}/placed", timeout=10).json()["orders"]
-    return Scenario(history, faults, env, slow, began, read_at, to_wall, placed, up_front)
+    return Scenario(
+        history, faults, env, slow, began, read_at, to_wall, placed, looked_up, up_front
+    )
 
 
 # -- the checks ---------------------------------------------------------------------------
@@ -299,20 +316,26 @@ def test_1_errors_are_counted_as_the_shoppers_saw_them(scenario: Scenario) -> No
             "count the same, so no error ratio can be computed"
         )
     counted = {s.labels.get("code", ""): s.value for s in by_code}
-    counted_total = sum(counted.values())
-    counted_errors = counted.get("5xx", 0.0)
-    slack = max(2.0, COUNT_SLACK * seen_total)
+    lookups = [
+        op.result["status"] for op in scenario.history.where(f="lookup", status="ok")
+    ] + scenario.looked_up
+    lookup_errors = sum(1 for status in lookups if status >= 500)
+    counted_lookups = {
+        s.labels.get("code", ""): s.value
+        for s in scenario.env.prometheus.query(
+            f"sum by (code) (http_requests_total{LOOKUPS_SERIES})", at=scenario.read_at
+        )
+    }
     if not errors:
-        if abs(counted_total - seen_total) > slack:
-            errors.append(
-                f"checkout counted {counted_total:.0f} checkouts; the shoppers got {seen_total} "
-                "answers"
-            )
-        if abs(counted_errors - seen_errors) > slack:
-            errors.append(
-                f'checkout counted {counted_errors:.0f} with code="5xx"; the shoppers got '
-                f"{seen_errors} answers 5xx (counted by code: {_show(counted)})"
-            )
+        errors += _compare_counts("checkouts", counted, seen_total, seen_errors)
+        errors += _compare_counts(
+            "order lookups",
+            counted_lookups,
+            len(lookups),
+            lookup_errors,
+            " (when orders is unreachable, checkout's handler raises and Starlette answers "
+            f"500: {LOOKED_UP_DOWN} lookups at the end were answered so)",
+        )
     missing = [
         f'{{route="{route}", code="{code}"}}'
         for route in ROUTES
@@ -331,16 +354,36 @@ def test_1_errors_are_counted_as_the_shoppers_saw_them(scenario: Scenario) -> No
         "errors are counted as the shoppers saw them",
         expected=(
             'http_requests_total{route="/checkout", code="5xx"} and the total agree with the '
-            f"shoppers' answers within {COUNT_SLACK:.0%} (the error ratio {ratio:.1%}), and "
+            f"shoppers' answers within {COUNT_SLACK:.0%} (the error ratio {ratio:.1%}), so do "
+            "the order lookups' (errors raised in the handler included), and "
             f"every route and code ({len(ROUTES) * len(CODES)} series) is at 0 before the "
             "first request"
         ),
         observed=f"counted by code: {_show(counted)}; shoppers: {seen_errors} errors of "
-        f"{seen_total}; {len(ROUTES) * len(CODES) - len(missing)} of the series there before "
-        "the first request",
+        f"{seen_total} checkouts; lookups counted by code: {_show(counted_lookups)}; "
+        f"shoppers: {lookup_errors} errors of {len(lookups)} lookups; "
+        f"{len(ROUTES) * len(CODES) - len(missing)} of the series there before the first "
+        "request",
         errors=errors,
     )
     expect(result.judging(ops), during=scenario.faults.timeline)
+
+
+def _compare_counts(
+    what: str, counted: dict[str, float], seen_total: int, seen_errors: int, why: str = ""
+) -> list[str]:
+    """What checkout counted (by code) against the answers the shoppers got, within slack."""
+    errors = []
+    total = sum(counted.values())
+    slack = max(2.0, COUNT_SLACK * seen_total)
+    if abs(total - seen_total) > slack:
+        errors.append(f"checkout counted {total:.0f} {what}; the shoppers got {seen_total} answers")
+    if abs(counted.get("5xx", 0.0) - seen_errors) > slack:
+        errors.append(
+            f'checkout counted {counted.get("5xx", 0.0):.0f} {what} with code="5xx"; the '
+            f"shoppers got {seen_errors} answers 5xx (counted by code: {_show(counted)}){why}"
+        )
+    return errors
 
 
 def test_2_p99_from_the_histogram_matches_the_shoppers(scenario: Scenario) -> None:
