@@ -7,7 +7,8 @@ too (between two requests); then both come back. Checks 2 to 6 each try one thin
 their own: orders crashing right after its commit, and while the relay holds its answer to a
 publish; a delivery the projection applied but the relay did not hear of (the projection
 crashing right after its commit; the relay crashing before it writes the delivery down); events
-delivered newest first; the whole log replayed from position 1; and the projection paused.
+delivered newest first; the whole log replayed from position 1; the projection paused. Check 7
+places orders while the link from orders to the relay is down, orders running on.
 
 Every verdict compares two harness-side records: the orders table (orders' SQLite file, read
 directly) and the projection's GET /revenue; the relay's log says how each event was delivered.
@@ -71,6 +72,9 @@ CRASH_WITHIN = 5.0
 # up within CATCH_UP seconds (a correct projection takes about 0.2 s for the 6 events).
 PAUSE = 1.0
 CATCH_UP = 2.0
+# Check 7: seconds the link from orders to the relay stays down after the orders are placed
+# (a correct orders tries again meanwhile, and succeeds once it is back).
+OUT_OF_REACH = 0.3
 
 
 # -- the records -------------------------------------------------------------------------------
@@ -688,6 +692,30 @@ def test_6_the_projection_catches_up_after_a_pause(lab: LabEnvironment, faults: 
             "though the relay delivered it again after a timeout",
             seen.describe() + (f", {after:.1f} s after the resume" if after is not None else ""),
             errors,
+        ),
+        during=faults.timeline,
+    )
+
+
+def test_7_an_event_waits_out_a_relay_out_of_reach(lab: LabEnvironment, faults: Faults) -> None:
+    quiet(lab, QUIET_SETTLE)
+    with httpx.Client(trust_env=False) as http:
+        with faults.down("orders -> relay"):
+            answers = [
+                place(http, lab, f"o-unreachable-{n + 1}", "unreachable-1", 2000 + 500 * n)
+                for n in range(2)
+            ]
+            time.sleep(OUT_OF_REACH)
+        seen, after = settle(lab, customers("unreachable-1"), SETTLE_BOUND)
+    expect(
+        CheckResult(
+            "an event waits out a relay out of reach",
+            "orders, up and running, places 2 orders while its link to the relay is down (and "
+            f"{OUT_OF_REACH:g} s more); within {SETTLE_BOUND:g} s of the link's return, with no "
+            "restart and no later write to prompt it, the read model equals the orders table",
+            f"the client got {', '.join(answers)}; {seen.describe()}"
+            + (f", {after:.1f} s after the link came back" if after is not None else ""),
+            seen.errors(),
         ),
         during=faults.timeline,
     )

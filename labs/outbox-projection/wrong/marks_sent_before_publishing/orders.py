@@ -14,7 +14,8 @@ publisher takes events out of the outbox and sends them to the relay.
 
 Wrong: the publisher deletes an event from the outbox before the relay has it, so an event whose
 send fails (the relay is down, or orders crashes right then) is gone.
-Rejected by: test_1_read_model_matches_the_orders
+Rejected by: test_1_read_model_matches_the_orders,
+    test_7_an_event_waits_out_a_relay_out_of_reach
 """
 
 import asyncio
