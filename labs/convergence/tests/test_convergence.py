@@ -16,6 +16,9 @@ delays 30 % of those deliveries by 200 ms, so they arrive out of order. Then:
    state deliveries it received during the run (the service's record), newest first, each
    twice, and reads the replicas before and after.
 
+Check 7 runs on its own, after the scenario: replica-a is restarted, a tag added to a post of
+its own and removed, replica-a restarted again, and the tag added again.
+
 What a replica says about its own state (its /state) is never evidence: the checks compare
 what each replica answers to reads with the history of acknowledged writes.
 """
@@ -79,6 +82,10 @@ GONE = {
     " added again",
 }
 CONTESTED = "hot"  # check 5: removed on replica-b while replica-a added it again
+# Check 7: a tag added, removed, then added again on a replica restarted before each add.
+RESTARTED = "replica-a"
+AGAIN_POST = "p-again"
+AGAIN = "again"
 
 View = dict[str, Any]  # post -> {"likes": n, "tags": [...]}, or {"error": ...}
 
@@ -519,4 +526,37 @@ def test_6_a_state_merged_again_or_late_changes_nothing(scenario: Scenario) -> N
             errors,
         ),
         during=scenario.timeline,
+    )
+
+
+def test_7_a_tag_added_after_a_restart_is_a_new_add(lab: LabEnvironment, faults: Faults) -> None:
+    history = History()
+    with httpx.Client(trust_env=False, timeout=OP_TIMEOUT) as http:
+        write = Writer(lab, history, http)
+        faults.kill(RESTARTED)
+        faults.restart(RESTARTED)
+        first = write("add", RESTARTED, AGAIN_POST, AGAIN)
+        removed = write("remove", RESTARTED, AGAIN_POST, AGAIN)
+        faults.kill(RESTARTED)
+        faults.restart(RESTARTED)
+        again = write("add", RESTARTED, AGAIN_POST, AGAIN)
+        read = write("read", RESTARTED, AGAIN_POST)
+    steps = [first, removed, again, read]
+    errors = [f"{describe(op)} got no success: {op.error}" for op in steps if op.status != "ok"]
+    tags = read.result.get("tags") if isinstance(read.result, dict) else None
+    if not errors and (not isinstance(tags, list) or AGAIN not in tags):
+        errors.append(
+            f"{RESTARTED} answered tags {tags} for {AGAIN_POST} right after it acknowledged the "
+            f"add of {AGAIN!r}: the add is lost (an id it gave this add after its restart may be "
+            "one it gave, and tombstoned, before)"
+        )
+    expect(
+        CheckResult(
+            "a tag added after a restart is a new add",
+            f"{RESTARTED} restarts, adds {AGAIN!r} to {AGAIN_POST} and removes it, restarts "
+            f"again and adds {AGAIN!r} again: a read of {AGAIN_POST} on {RESTARTED} shows it",
+            f"tags of {AGAIN_POST} on {RESTARTED} at the end: {tags}",
+            errors,
+        ),
+        during=faults.timeline,
     )

@@ -9,7 +9,8 @@ merge. A state is anything JSON can carry, because replicas send it to each othe
 Wrong: a 2P-set: once removed, a tag can never be added again, and a remove beats an add made
 concurrently on the other side (remove wins, not add).
 Rejected by: test_4_every_tag_change_survives_the_heal,
-    test_5_a_concurrent_add_wins_over_a_remove
+    test_5_a_concurrent_add_wins_over_a_remove,
+    test_7_a_tag_added_after_a_restart_is_a_new_add
 """
 
 from typing import Any
