@@ -18,7 +18,7 @@ def test_a_signal_while_the_arguments_are_parsed_exits_quietly(
 
     monkeypatch.setattr(cli, "_parser", parser_interrupted)
     monkeypatch.setattr(cli, "_stopped_by", None)
-    previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGHUP)}
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
         assert cli.main(["list"]) == 128 + sig
     finally:
