@@ -4,6 +4,10 @@ the verdicts that were not the expected one. A lab is sound only if there are no
 
 LOAD=N keeps N busy-loop processes running for the whole time (both cores busy on these
 machines); JOBS=N runs N lab runs at once. Not part of `make test` (it is long).
+
+Every run of committed code is recorded in build/flake/ledger.jsonl (`harness.proof_ledger`).
+RESUME=1 runs only what the ledger lacks for the code at HEAD, so the whole table can be filled
+in over several sittings; `--table` prints it from the ledger.
 """
 
 from __future__ import annotations
@@ -24,6 +28,14 @@ sys.path.insert(0, str(ROOT))
 
 from harness import Lab, catalogue, find_lab  # noqa: E402
 from harness.proof import ProofRun, check_variant  # noqa: E402
+from harness.proof_ledger import (  # noqa: E402
+    DEFAULT_LEDGER,
+    Ledger,
+    committed_tree,
+    entry_for,
+    seeds_done,
+    table,
+)
 from harness.variants import Variant, variants  # noqa: E402
 
 
@@ -76,28 +88,61 @@ def main() -> int:
         default=Path("build/flake"),
         help="where the output of each unexpected run is kept",
     )
+    parser.add_argument("--ledger", type=Path, default=DEFAULT_LEDGER)
+    parser.add_argument(
+        "--resume", action="store_true", help="skip the runs the ledger has for this code"
+    )
+    parser.add_argument(
+        "--table",
+        action="store_true",
+        help="print the ledger's table for the code at HEAD (LOAD=0 and LOAD=2) and stop",
+    )
     args = parser.parse_args()
     labs = [find_lab(name) for name in args.lab] if args.lab else catalogue()
-    todo: list[tuple[Lab, Variant]] = [
-        (lab, variant) for lab in labs for variant in variants(lab) if args.only in variant.label
-    ]
+    ledger = Ledger(args.ledger)
+    harness_tree = committed_tree(ROOT / "harness")
+    trees = {lab.slug: tree for lab in labs if (tree := committed_tree(lab.root))}
+    valid = ledger.current(trees, harness_tree) if harness_tree else []
+    if args.table:
+        names = [(lab.slug, [v.label for v in variants(lab)]) for lab in labs]
+        print(table(valid, names, sorted({0, 2, args.load})))
+        return 0
+    todo: list[tuple[Lab, Variant, list[int]]] = []
+    for lab in labs:
+        for variant in variants(lab):
+            if args.only not in variant.label:
+                continue
+            done = seeds_done(valid, lab.slug, variant.label, args.load) if args.resume else set()
+            fresh = (seed for seed in range(args.first_seed, 1 << 30) if seed not in done)
+            count = max(0, args.runs - len(done))
+            seeds = [next(fresh) for _ in range(count)]
+            if seeds:
+                todo.append((lab, variant, seeds))
+    recorded = "recorded" if harness_tree else "not recorded (harness/ has uncommitted changes)"
     print(
-        f"chaoslab flake: {len(todo)} variants x {args.runs} runs, load {args.load}, "
-        f"jobs {args.jobs}; {os.cpu_count()} cores",
+        f"chaoslab flake: {len(todo)} variants, {sum(len(s) for *_, s in todo)} runs, "
+        f"load {args.load}, jobs {args.jobs}; {os.cpu_count()} cores; {recorded}",
         flush=True,
     )
     bad = 0
+    total = 0
     started = time.monotonic()
     with busy_cores(args.load), ThreadPoolExecutor(args.jobs) as pool:
-        for lab, variant in todo:
-            seeds = [args.first_seed + i for i in range(args.runs)]
+        for lab, variant, seeds in todo:
             results: list[ProofRun] = list(
                 pool.map(lambda seed, on=lab, of=variant: check_variant(on, of, seed), seeds)
             )
+            total += len(results)
+            lab_tree = trees.get(lab.slug)
+            if harness_tree and lab_tree:
+                for run in results:
+                    ledger.append(
+                        entry_for(run, lab.slug, args.load, args.jobs, lab_tree, harness_tree)
+                    )
             good = sum(run.as_expected for run in results)
             times = [run.seconds for run in results]
             print(
-                f"{lab.slug:18} {variant.label:40} {good:>2}/{args.runs} as expected; wall "
+                f"{lab.slug:18} {variant.label:40} {good:>2}/{len(seeds)} as expected; wall "
                 f"min {min(times):.1f} s, median {statistics.median(times):.1f} s, "
                 f"max {max(times):.1f} s; load {load_average()}",
                 flush=True,
@@ -107,7 +152,6 @@ def main() -> int:
                     bad += 1
                     print(f"    unexpected: {run.why()}", flush=True)
                     print(f"      its output: {keep(args.keep, lab, run)}", flush=True)
-    total = len(todo) * args.runs
     print(
         f"{total - bad} of {total} runs as expected ({bad} unexpected) in "
         f"{time.monotonic() - started:.0f} s"
