@@ -24,13 +24,6 @@ NOT_YET_ON_DOCKER = {
         "restarts; Toxiproxy then drops the publish, and this fix (which deletes before "
         "sending) also fails check 2, in about 1 run in 4"
     ),
-    ("idempotency-keys", "wrong/store_after_ledger"): (
-        "on a busy docker engine payments may take longer than the clients' 0.5 s timeout to "
-        "get a charge into the ledger (once, the first entries came about 1 s after the first "
-        "charges were sent); a retry then arrives while the first attempt is still in flight, "
-        "which this fix (it writes the key down after the ledger) charges twice, so it also "
-        "fails checks 1 and 2 at times"
-    ),
 }
 
 

@@ -2,7 +2,8 @@
 against what the ledger wrote down.
 
 Checks 1 and 2 judge one scenario, run once for the module: four clients charge orders through
-payments while its answers first arrive after the clients' timeout, then are cut off by a reset.
+payments while its answers (and the ledger's) first arrive after the clients' timeout, then are
+cut off by a reset.
 Each client retries a charge with the same key and body until it gets an answer. Checks 3 to 6
 each try one thing: a reused key, duplicates at the same moment, a retry after a crash, and a
 crash in the middle of a charge (at a crash point right after payments' first commit, and while
@@ -37,6 +38,10 @@ from harness import (
 
 CLIENT_TIMEOUT = 0.5  # seconds the scenario's clients wait for an answer before retrying
 SLOW_ANSWERS_MS = 1000  # latency on payments' answers: twice the clients' timeout
+# Meanwhile the ledger's answers to payments are as slow, so a client's retry (after 0.55 to
+# 0.65 s) reaches payments while its first attempt still waits for the ledger: a duplicate in
+# flight, every run (a toxic let go at the end of the phase releases what it held).
+SLOW_LEDGER_MS = 1000
 # Every charge started in a phase loses at least one answer there: each phase is longer than
 # a timeout plus a pause between attempts.
 CALM = 0.2  # seconds before the faults and after them
@@ -186,7 +191,10 @@ def retried(lab_module: LabEnvironment, chaoslab_seed: int) -> Retried:
         timeout=CLIENT_TIMEOUT,
     ) as run:
         time.sleep(CALM)
-        with faults.latency("checks -> payments", SLOW_ANSWERS_MS):
+        with (
+            faults.latency("checks -> payments", SLOW_ANSWERS_MS),
+            faults.latency("payments -> ledger", SLOW_LEDGER_MS),
+        ):
             time.sleep(SLOW_PHASE)
         with faults.reset("checks -> payments"):
             time.sleep(RESET_PHASE)

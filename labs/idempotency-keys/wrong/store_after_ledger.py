@@ -5,7 +5,8 @@ the first answer again instead of a second charge, even from a restarted payment
 
 Wrong: the key is written down only after the ledger answered, so a copy that arrives while the
 first is still in flight (or after a crash in that moment) finds no key and charges again.
-Rejected by: test_4_concurrent_duplicates_charge_once,
+Rejected by: test_1_every_charge_applied_once, test_2_every_answer_agrees_with_the_ledger,
+    test_4_concurrent_duplicates_charge_once,
     test_6_a_crash_in_the_middle_of_a_charge_charges_at_most_once
 """
 
