@@ -2,10 +2,11 @@
 and a record of every call. Owned by the lab, not by you.
 
 A participant applies a step once per Idempotency-Key: the same key again gets the first answer
-back and changes nothing. A call without a key is applied every time, as a new one. A
-compensation undoes the saga's step if it was applied; if it was not (yet), it is recorded as
-"nothing to undo", and a step for that saga arriving later is refused (409): a late step must
-not take money or stock that was already given back.
+back and changes nothing. A call without a key is applied every time, as a new one: a
+compensation too, once the saga's step was applied (a second refund pays back twice, as a real
+one would). A compensation for a step that was not applied (yet) is recorded as "nothing to
+undo", and a step for that saga arriving later is refused (409): a late step must not take
+money or stock that was already given back.
 
 Every call is written down in SQLite under $STATE_DIR, in the same transaction as its effect,
 so the record survives a crash: GET /calls lists them all (the checks judge the saga from it).
@@ -109,7 +110,7 @@ def serve(step: str, undo: str | None, refuse: Refusal, refused_status: int) -> 
         assert undo is not None
 
         def decide() -> tuple[str, int]:
-            if count(saga, step, ("applied",)) > count(saga, undo, ("applied",)):
+            if count(saga, step, ("applied",)):
                 return "applied", 200
             return "nothing to undo", 200
 
