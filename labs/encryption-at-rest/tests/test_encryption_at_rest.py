@@ -6,8 +6,9 @@ them and read them back. Meanwhile the harness copies the database every 0.25 s 
 as a backup tool would), asks for a backup, flips a byte of one stored ciphertext and moves
 another onto a third record, rotates the KMS's key-encryption key and asks records to rewrap,
 retires the old key and restarts records, then makes the link to the KMS slow and then down
-while the clients go on and a new owner tries to write. The checks judge the files on disk, the
-KMS's own record of what it wrapped, and the answers the clients got.
+while the clients go on and a new owner tries to write; last, with the KMS a little slow, another
+new owner's first two records are written at the same moment. The checks judge the files on
+disk, the KMS's own record of what it wrapped, and the answers the clients got.
 """
 
 import contextlib
@@ -16,6 +17,7 @@ import sqlite3
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +39,13 @@ from harness import (
 OWNERS = ("acme", "globex", "initech", "umbrella")  # one per client
 NEW_OWNER = "newco"  # writes only while the KMS is down
 NEW_OWNER_RECORDS = ("newco-1", "newco-2")  # its first write, and its second try
+# A new owner whose first two records are written at the same moment, once the KMS is back, while
+# records -> kms holds answers TWIN_MS: both need the owner's data key, which does not exist yet,
+# and its wrap takes that long (far below any timeout a records would set on the KMS).
+TWIN_MS = 300
+TWIN_OWNER = "hooli"
+TWIN_RECORDS = ("hooli-1", "hooli-2")
+TWIN_CARDS = ("4111000011112222", "4111000033334444")
 PAUSE = 0.02  # seconds a client waits between two steps
 NEW_RECORD = 0.35  # the share of writes that make a new record (the others rewrite one)
 CALM = 1.0  # seconds before the harness starts tampering
@@ -281,9 +290,16 @@ class Driver:
         self.tamper_secrets: list[str] = []
 
     def request(
-        self, f: str, method: str, path: str, value: dict[str, str], body: object = None
+        self,
+        f: str,
+        method: str,
+        path: str,
+        value: dict[str, str],
+        body: object = None,
+        lane: int = 0,
     ) -> httpx.Response | None:
-        op = self.history.invoke(99, f, value)
+        """One request, recorded; requests at the same moment each take a lane of their own."""
+        op = self.history.invoke(99 - lane, f, value)
         try:
             answer = self.http.request(method, f"{self.url}{path}", json=body)
         except httpx.HTTPError as exc:
@@ -345,6 +361,17 @@ class Driver:
         for record in NEW_OWNER_RECORDS:
             self.request("new-owner", "PUT", f"/records/{record}", {"record": record}, body)
 
+    def twin_writes(self) -> None:
+        """Two first records of an owner records has never seen, sent at the same moment."""
+
+        def write(n: int) -> None:
+            record, card = TWIN_RECORDS[n], TWIN_CARDS[n]
+            body = {"owner": TWIN_OWNER, "document": f"{TWIN_OWNER}: card {card}"}
+            self.request("twin-write", "PUT", f"/records/{record}", {"record": record}, body, n)
+
+        with ThreadPoolExecutor(len(TWIN_RECORDS)) as pool:
+            list(pool.map(write, range(len(TWIN_RECORDS))))
+
     def backups(self) -> list[str]:
         folder = self.state / "backups"
         return sorted(p.name for p in folder.glob("*")) if folder.is_dir() else []
@@ -377,11 +404,15 @@ def scenario(lab_module: LabEnvironment, chaoslab_seed: int) -> Scenario:
             driver.pause(DOWN)
         for record in NEW_OWNER_RECORDS:
             driver.request("new-owner-read", "GET", f"/records/{record}", {"record": record})
+        with faults.latency("records -> kms", TWIN_MS):
+            driver.twin_writes()
+        for record in TWIN_RECORDS:
+            driver.request("twin-read", "GET", f"/records/{record}", {"record": record})
         driver.pause(0.2)
         run.stop()
     driver.http.close()
     final = driver.snapshot()
-    secrets = [*written.secrets, *driver.tamper_secrets, NEW_OWNER_CARD]
+    secrets = [*written.secrets, *driver.tamper_secrets, NEW_OWNER_CARD, *TWIN_CARDS]
     wraps = sum(1 for r in HttpControl(lab, "kms").received() if r.get("path") == "/wrap")
     return Scenario(
         traffic.history,
@@ -650,3 +681,37 @@ def test_6_known_owners_work_while_the_kms_is_out(scenario: Scenario) -> None:
         errors,
     )
     expect(result.judging(during), during=events)
+
+
+def test_7_a_new_owners_first_writes_at_once_both_work(scenario: Scenario) -> None:
+    errors = []
+    writes = {op.value["record"]: op for op in scenario.ops("twin-write")}
+    reads = {op.value["record"]: op for op in scenario.ops("twin-read")}
+    for n, record in enumerate(TWIN_RECORDS):
+        write, read = writes.get(record), reads.get(record)
+        if write is None or status_of(write) != 200:
+            got = (status_of(write) or write.error) if write else "never sent"
+            body = write.result.get("body", "") if write and isinstance(write.result, dict) else ""
+            errors.append(f"PUT /records/{record} answered {got} {body!r}, not 200")
+            continue
+        document = read.result.get("document") if read and isinstance(read.result, dict) else None
+        if read is None or status_of(read) != 200 or TWIN_CARDS[n] not in str(document):
+            got = (status_of(read) or read.error) if read else "never sent"
+            body = read.result.get("body", "") if read and isinstance(read.result, dict) else ""
+            errors.append(
+                f"GET /records/{record} answered {got} {body!r}, not the document written: "
+                "was it sealed with a data key that is not the one kept?"
+            )
+    keys = {r.key_id for r in scenario.final.records.values() if r.owner == TWIN_OWNER}
+    if len(keys) > 1:
+        errors.append(f"{TWIN_OWNER}'s records are sealed with {len(keys)} data keys, not one")
+    result = CheckResult(
+        "a new owner's first writes at once both work",
+        f"two first records of {TWIN_OWNER} (an owner with no data key yet), written at the "
+        f"same moment while records -> kms held answers {TWIN_MS} ms, are both answered 200 and "
+        "both read back as written, under one data key",
+        f"{sum(status_of(op) == 200 for op in writes.values())} of {len(TWIN_RECORDS)} written, "
+        f"{sum(status_of(op) == 200 for op in reads.values())} read back",
+        errors,
+    )
+    expect(result.judging(list(writes.values())), during=scenario.faults.timeline)
