@@ -7,7 +7,7 @@ owners used lately, so that the KMS is not on the path of every request.
 
 Wrong: nothing stops two first writes of a new owner from each making a data key: both wrap
 one, and the second cannot be stored (the owner has its key already), so that write fails.
-Rejected by: test_7_a_new_owners_first_writes_at_once_both_work
+Rejected by: test_7_two_first_writes_of_a_new_owner_both_work
 """
 
 import base64
