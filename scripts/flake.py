@@ -74,6 +74,16 @@ def keep(folder: Path, lab: Lab, run: ProofRun) -> Path:
     return path
 
 
+def recording(labs: list[Lab], trees: dict[str, str], harness_tree: str | None) -> str:
+    """Whether this invocation's runs go to the ledger, in words: only committed code's do."""
+    if not harness_tree:
+        return "not recorded (harness/ has uncommitted changes)"
+    uncommitted = [lab.slug for lab in labs if lab.slug not in trees]
+    if uncommitted:
+        return f"recorded, but not for {', '.join(uncommitted)} (uncommitted changes)"
+    return "recorded"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=20)
@@ -118,7 +128,7 @@ def main() -> int:
             seeds = [next(fresh) for _ in range(count)]
             if seeds:
                 todo.append((lab, variant, seeds))
-    recorded = "recorded" if harness_tree else "not recorded (harness/ has uncommitted changes)"
+    recorded = recording(labs, trees, harness_tree)
     print(
         f"chaoslab flake: {len(todo)} variants, {sum(len(s) for *_, s in todo)} runs, "
         f"load {args.load}, jobs {args.jobs}; {os.cpu_count()} cores; {recorded}",

@@ -453,6 +453,14 @@ def status_of(op: Operation) -> int | None:
     return op.result.get("status") if isinstance(op.result, dict) else None
 
 
+def answered(op: Operation | None) -> str:
+    """What a driver request got, for a message: `500 'Internal Server Error'`."""
+    if op is None:
+        return "never sent"
+    body = op.result.get("body", "") if isinstance(op.result, dict) else ""
+    return f"{status_of(op) or op.error} {body!r}"
+
+
 def failed(ops: list[Operation]) -> list[str]:
     return [
         f"{op.f} {op.value.get('record', '')}: {op.error or 'no answer'}"
@@ -706,16 +714,12 @@ def test_7_two_first_writes_of_a_new_owner_both_work(scenario: Scenario) -> None
     for n, record in enumerate(TWIN_RECORDS):
         write, read = writes.get(record), reads.get(record)
         if write is None or status_of(write) != 200:
-            got = (status_of(write) or write.error) if write else "never sent"
-            body = write.result.get("body", "") if write and isinstance(write.result, dict) else ""
-            errors.append(f"PUT /records/{record} answered {got} {body!r}, not 200")
+            errors.append(f"PUT /records/{record} answered {answered(write)}, not 200")
             continue
         document = read.result.get("document") if read and isinstance(read.result, dict) else None
         if read is None or status_of(read) != 200 or TWIN_CARDS[n] not in str(document):
-            got = (status_of(read) or read.error) if read else "never sent"
-            body = read.result.get("body", "") if read and isinstance(read.result, dict) else ""
             errors.append(
-                f"GET /records/{record} answered {got} {body!r}, not the document written: "
+                f"GET /records/{record} answered {answered(read)}, not the document written: "
                 "was it sealed with a data key that is not the one kept?"
             )
     keys = {r.key_id for r in scenario.final.records.values() if r.owner == TWIN_OWNER}
