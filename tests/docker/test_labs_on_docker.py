@@ -31,6 +31,14 @@ NOT_YET_ON_DOCKER = {
         "backend's flake table at load average 8 to 10 found the same for the solution (3 of "
         "10 runs); the bound needs rework, not this fix"
     ),
+    ("graceful-shutdown", "wrong/poison_retried_forever"): (
+        "a CI run (2026-11-30) had it also fail checks 1 and 2 on docker: consumer-2 exited "
+        "0.61 s after SIGTERM with three jobs in hand, as if one of its workers had died "
+        "earlier and gather() raised at once; this fix's poison loop makes about 100 queue "
+        "calls a second, and one failed call kills a worker. Not seen again in 26 docker runs "
+        "(12 beside another lab) nor in 10 process runs at LOAD=2 JOBS=3; the cause is not "
+        "found yet"
+    ),
 }
 
 
