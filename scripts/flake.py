@@ -3,7 +3,9 @@ solution, each wrong and also-correct fix) many times, each run with a fresh see
 the verdicts that were not the expected one. A lab is sound only if there are none.
 
 LOAD=N keeps N busy-loop processes running for the whole time (both cores busy on these
-machines); JOBS=N runs N lab runs at once. Not part of `make test` (it is long).
+machines); JOBS=N runs N lab runs at once, except for the labs that `make test` proves alone
+(ALONE): those run one at a time, as they do there, and only such runs count for them. Not part
+of `make test` (it is long).
 
 Every run of committed code is recorded in build/flake/ledger.jsonl (`harness.proof_ledger`).
 RESUME=1 runs only what the ledger lacks for the code at HEAD, so the whole table can be filled
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
+import signal
 import statistics
 import sys
 import time
@@ -30,6 +33,7 @@ from harness import Lab, catalogue, find_lab  # noqa: E402
 from harness.proof import ProofRun, check_variant  # noqa: E402
 from harness.proof_ledger import (  # noqa: E402
     DEFAULT_LEDGER,
+    Entry,
     Ledger,
     committed_tree,
     entry_for,
@@ -37,9 +41,11 @@ from harness.proof_ledger import (  # noqa: E402
     table,
 )
 from harness.variants import Variant, variants  # noqa: E402
+from tests.labs.test_labs_prove_themselves import ALONE  # noqa: E402
 
 
 def _spin() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it kills these
     while True:
         pass
 
@@ -72,6 +78,26 @@ def keep(folder: Path, lab: Lab, run: ProofRun) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(run.output + ("\n" + run.setup_error if run.setup_error else ""))
     return path
+
+
+def jobs_for(lab: Lab, jobs: int) -> int:
+    """Lab runs at once for `lab`: one for a lab that `make test` proves with no other beside
+    it (its checks were never meant to hold with three runs at once), else `jobs`."""
+    return 1 if lab.slug in ALONE else jobs
+
+
+def as_run_alone(entries: list[Entry]) -> list[Entry]:
+    """The ledger's runs that count: for an ALONE lab only those made one at a time."""
+    return [e for e in entries if e.lab not in ALONE or e.jobs == 1]
+
+
+def run_variant(
+    pool: ThreadPoolExecutor, lab: Lab, variant: Variant, seeds: list[int], jobs: int
+) -> list[ProofRun]:
+    """One run of `variant` per seed, `jobs_for(lab, jobs)` at once."""
+    if jobs_for(lab, jobs) == 1:
+        return [check_variant(lab, variant, seed) for seed in seeds]
+    return list(pool.map(lambda seed: check_variant(lab, variant, seed), seeds))
 
 
 def recording(labs: list[Lab], trees: dict[str, str], harness_tree: str | None) -> str:
@@ -112,7 +138,7 @@ def main() -> int:
     ledger = Ledger(args.ledger)
     harness_tree = committed_tree(ROOT / "harness")
     trees = {lab.slug: tree for lab in labs if (tree := committed_tree(lab.root))}
-    valid = ledger.current(trees, harness_tree) if harness_tree else []
+    valid = as_run_alone(ledger.current(trees, harness_tree)) if harness_tree else []
     if args.table:
         names = [(lab.slug, [v.label for v in variants(lab)]) for lab in labs]
         print(table(valid, names, sorted({0, 2, args.load})))
@@ -131,7 +157,8 @@ def main() -> int:
     recorded = recording(labs, trees, harness_tree)
     print(
         f"chaoslab flake: {len(todo)} variants, {sum(len(s) for *_, s in todo)} runs, "
-        f"load {args.load}, jobs {args.jobs}; {os.cpu_count()} cores; {recorded}",
+        f"load {args.load}, jobs {args.jobs} (1 for {', '.join(sorted(ALONE))}); "
+        f"{os.cpu_count()} cores; {recorded}",
         flush=True,
     )
     bad = 0
@@ -139,16 +166,12 @@ def main() -> int:
     started = time.monotonic()
     with busy_cores(args.load), ThreadPoolExecutor(args.jobs) as pool:
         for lab, variant, seeds in todo:
-            results: list[ProofRun] = list(
-                pool.map(lambda seed, on=lab, of=variant: check_variant(on, of, seed), seeds)
-            )
+            results = run_variant(pool, lab, variant, seeds, args.jobs)
             total += len(results)
-            lab_tree = trees.get(lab.slug)
+            lab_tree, jobs = trees.get(lab.slug), jobs_for(lab, args.jobs)
             if harness_tree and lab_tree:
                 for run in results:
-                    ledger.append(
-                        entry_for(run, lab.slug, args.load, args.jobs, lab_tree, harness_tree)
-                    )
+                    ledger.append(entry_for(run, lab.slug, args.load, jobs, lab_tree, harness_tree))
             good = sum(run.as_expected for run in results)
             times = [run.seconds for run in results]
             print(
