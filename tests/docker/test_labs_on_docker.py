@@ -24,13 +24,6 @@ NOT_YET_ON_DOCKER = {
         "restarts; Toxiproxy then drops the publish, and this fix (which deletes before "
         "sending) also fails check 2, in about 1 run in 4"
     ),
-    ("rate-limiting", "also-correct/gcra_tenacity"): (
-        "a CI simulation (2026-11-30) had it fail check 1 on docker: 25 searches of the noisy "
-        "client accepted in a 2.0 s window, against at most 24; checks 1 and 2 count accepted "
-        "searches where the lb recorded them, and on a busy engine answers bunch. The process "
-        "backend's flake table at load average 8 to 10 found the same for the solution (3 of "
-        "10 runs); the bound needs rework, not this fix"
-    ),
     ("graceful-shutdown", "wrong/poison_retried_forever"): (
         "a CI run (2026-11-30) had it also fail checks 1 and 2 on docker: consumer-2 exited "
         "0.61 s after SIGTERM with three jobs in hand, as if one of its workers had died "
