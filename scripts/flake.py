@@ -94,8 +94,8 @@ def as_run_alone(entries: list[Entry]) -> list[Entry]:
 def run_variant(
     pool: ThreadPoolExecutor, lab: Lab, variant: Variant, seeds: list[int], jobs: int
 ) -> list[ProofRun]:
-    """One run of `variant` per seed, `jobs_for(lab, jobs)` at once."""
-    if jobs_for(lab, jobs) == 1:
+    """One run of `variant` per seed: one at a time when `jobs` is 1, else on the pool."""
+    if jobs == 1:
         return [check_variant(lab, variant, seed) for seed in seeds]
     return list(pool.map(lambda seed: check_variant(lab, variant, seed), seeds))
 
@@ -166,9 +166,10 @@ def main() -> int:
     started = time.monotonic()
     with busy_cores(args.load), ThreadPoolExecutor(args.jobs) as pool:
         for lab, variant, seeds in todo:
-            results = run_variant(pool, lab, variant, seeds, args.jobs)
+            jobs = jobs_for(lab, args.jobs)
+            results = run_variant(pool, lab, variant, seeds, jobs)
             total += len(results)
-            lab_tree, jobs = trees.get(lab.slug), jobs_for(lab, args.jobs)
+            lab_tree = trees.get(lab.slug)
             if harness_tree and lab_tree:
                 for run in results:
                     ledger.append(entry_for(run, lab.slug, args.load, jobs, lab_tree, harness_tree))
