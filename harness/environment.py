@@ -588,9 +588,14 @@ def _port_conflict(error: Exception) -> bool:
     )
 
 
+LOGS_ENV = "CHAOSLAB_LOGS"
+
+
 def logs_dir(slug: str) -> Path:
-    """Where the logs of a lab's last run are kept for the learner to read."""
-    return cache_root() / "logs" / slug
+    """Where the logs of a lab's last run are kept for the learner to read. CHAOSLAB_LOGS moves
+    them: a proof running many runs of a lab at once keeps each run's logs apart there."""
+    override = os.environ.get(LOGS_ENV)
+    return (Path(override) if override else cache_root() / "logs") / slug
 
 
 def _path_env() -> str:

@@ -7,7 +7,9 @@ CPU busy), so that both judge a run the same way.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -15,10 +17,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.environment import LOGS_ENV
 from harness.lab import Lab
 from harness.variants import Variant
 
 NO_VERDICT_TIMEOUT = 240.0  # seconds: far beyond any lab's run, even on a loaded machine
+LOG_TAIL_LINES = 30  # per service, in an unexpected run's output
 
 
 @dataclass(frozen=True)
@@ -61,30 +65,45 @@ class ProofRun:
 def check_variant(
     lab: Lab, variant: Variant, seed: int, backend: str = "process", python: str = sys.executable
 ) -> ProofRun:
-    """Run the lab's checks on `variant` once with `seed` and read the JSON verdict."""
+    """Run the lab's checks on `variant` once with `seed` and read the JSON verdict. The run
+    keeps its logs apart from any other (proofs run many at once); an unexpected run's output
+    ends with the tail of each service's log, since CI keeps nothing else of it."""
     with tempfile.TemporaryDirectory(prefix="chaoslab-proof-") as tmp:
-        out = Path(tmp) / "verdict.json"
-        args = [python, "-m", "harness.cli", "check", str(lab.root), "--json-only"]
-        args += ["--json", str(out), "--seed", str(seed), "--backend", backend]
-        if variant.kind == "solution":
-            args.append("--solution")
-        elif variant.path is not None and variant.kind != "starter":
-            args += ["--variant", str(variant.path)]
-        start = time.monotonic()
-        try:
-            done = subprocess.run(
-                args, capture_output=True, text=True, timeout=NO_VERDICT_TIMEOUT, check=False
-            )
-        except subprocess.TimeoutExpired as exc:
-            output = exc.stdout if isinstance(exc.stdout, str) else ""
-            return ProofRun(variant, seed, None, frozenset(), "", NO_VERDICT_TIMEOUT, output)
-        took = time.monotonic() - start
-        output = done.stdout + done.stderr
-        if not out.exists():
-            return ProofRun(
-                variant, seed, done.returncode, frozenset(), output or "no verdict", took, output
-            )
-        verdict = json.loads(out.read_text())
+        run = _check(lab, variant, seed, backend, python, Path(tmp))
+        if run.as_expected:
+            return run
+        return dataclasses.replace(run, output=run.output + _log_tails(Path(tmp) / lab.slug))
+
+
+def _check(lab: Lab, variant: Variant, seed: int, backend: str, python: str, tmp: Path) -> ProofRun:
+    """One run, its logs kept in `tmp`."""
+    out = tmp / "verdict.json"
+    args = [python, "-m", "harness.cli", "check", str(lab.root), "--json-only"]
+    args += ["--json", str(out), "--seed", str(seed), "--backend", backend]
+    if variant.kind == "solution":
+        args.append("--solution")
+    elif variant.path is not None and variant.kind != "starter":
+        args += ["--variant", str(variant.path)]
+    start = time.monotonic()
+    try:
+        done = subprocess.run(
+            args,
+            capture_output=True,
+            text=True,
+            timeout=NO_VERDICT_TIMEOUT,
+            check=False,
+            env={**os.environ, LOGS_ENV: str(tmp)},
+        )
+    except subprocess.TimeoutExpired as exc:
+        output = exc.stdout if isinstance(exc.stdout, str) else ""
+        return ProofRun(variant, seed, None, frozenset(), "", NO_VERDICT_TIMEOUT, output)
+    took = time.monotonic() - start
+    output = done.stdout + done.stderr
+    if not out.exists():
+        return ProofRun(
+            variant, seed, done.returncode, frozenset(), output or "no verdict", took, output
+        )
+    verdict = json.loads(out.read_text())
     failed = frozenset(c["name"] for c in verdict["checks"] if c["outcome"] != "passed")
     return ProofRun(
         variant, seed, done.returncode, failed, verdict["setup_error"], took, _story(verdict)
@@ -99,3 +118,14 @@ def _story(verdict: dict[str, object]) -> str:
         if check.get("outcome") != "passed":
             lines.append(f"{check.get('name')}: {check.get('message', '')}")
     return "\n".join(lines)
+
+
+def _log_tails(folder: Path) -> str:
+    """The last lines of each service's log of a run, to tell why it went wrong."""
+    logs = sorted(folder.glob("*.log")) if folder.is_dir() else []
+    parts = []
+    for log in logs:
+        lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+        parts.append(f"--- {log.name}, last {min(len(lines), LOG_TAIL_LINES)} lines ---")
+        parts += lines[-LOG_TAIL_LINES:]
+    return "\n" + "\n".join(parts) if parts else ""
