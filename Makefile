@@ -15,7 +15,7 @@ PROOF_WORKERS ?= 3
 # two labs at a time, not three (three overloaded retry-storm's probe past its 2 s deadline).
 DOCKER_PROOF_WORKERS ?= 2
 
-.PHONY: setup test test-wrong test-unit test-docker docker-setup lab list bench flake flake-table lint clean
+.PHONY: setup test test-wrong test-unit test-docker docker-setup lab list bench flake flake-table flake-prune lint clean
 
 setup: $(BIN)/chaoslab
 	$(BIN)/chaoslab setup
@@ -62,8 +62,9 @@ bench: $(BIN)/chaoslab
 
 # Every variant of every lab RUNS times; LOAD=2 keeps both cores busy meanwhile; LAB=<name>
 # narrows to one lab; ONLY=wrong/ narrows to the variants whose label contains it. Runs of
-# committed code go to build/flake/ledger.jsonl: RESUME=1 runs only what it lacks for the code
-# at HEAD (the whole table takes hours: fill it in over several sittings); `make flake-table`.
+# committed code go to tests/labs/flake-ledger.jsonl, which is committed: RESUME=1 runs only what
+# it lacks for the code at HEAD (the whole table takes hours: fill it in over several sittings);
+# `make flake-table` prints it; `make flake-prune` drops runs of old code before a commit.
 flake: $(BIN)/chaoslab
 	$(BIN)/python scripts/flake.py --runs $(RUNS) --load $(LOAD) --jobs $(JOBS) \
 		$(if $(filter command line,$(origin LAB)),--lab $(LAB)) $(if $(ONLY),--only $(ONLY)) \
@@ -71,6 +72,9 @@ flake: $(BIN)/chaoslab
 
 flake-table: $(BIN)/chaoslab
 	$(BIN)/python scripts/flake.py --table
+
+flake-prune: $(BIN)/chaoslab
+	$(BIN)/python scripts/flake.py --prune
 
 lint: $(BIN)/chaoslab
 	$(BIN)/ruff check harness tests labs scripts

@@ -6,6 +6,10 @@ Each run is one JSON line, stamped with the git tree of its lab and of `harness/
 towards the table only while both trees are still the ones at HEAD: change a lab (or the
 harness) and its earlier runs no longer say anything about it. Runs made from a tree with
 uncommitted changes are not recorded at all.
+
+The ledger is committed (tests/labs/flake-ledger.jsonl): a sitting's machine does not outlive
+it, and the table is evidence the next one builds on. `make flake-prune` drops the runs that no
+longer count before it is committed.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from pathlib import Path
 from harness.proof import ProofRun
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_LEDGER = ROOT / "build" / "flake" / "ledger.jsonl"
+DEFAULT_LEDGER = ROOT / "tests" / "labs" / "flake-ledger.jsonl"
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,12 @@ class Ledger:
             except (ValueError, TypeError):
                 continue
         return found
+
+    def rewrite(self, entries: list[Entry]) -> None:
+        """Keep only `entries` (whole lines, written to a new file and moved into place)."""
+        fresh = self.path.with_suffix(".tmp")
+        fresh.write_text("".join(json.dumps(asdict(e)) + "\n" for e in entries), encoding="utf-8")
+        fresh.replace(self.path)
 
     def current(self, trees: dict[str, str], harness_tree: str) -> list[Entry]:
         """The runs still valid: their lab's tree and the harness's are those given."""

@@ -7,9 +7,10 @@ machines); JOBS=N runs N lab runs at once, except for the labs that `make test` 
 (ALONE): those run one at a time, as they do there, and only such runs count for them. Not part
 of `make test` (it is long).
 
-Every run of committed code is recorded in build/flake/ledger.jsonl (`harness.proof_ledger`).
-RESUME=1 runs only what the ledger lacks for the code at HEAD, so the whole table can be filled
-in over several sittings; `--table` prints it from the ledger.
+Every run of committed code is recorded in tests/labs/flake-ledger.jsonl (`harness.proof_ledger`),
+which is committed. RESUME=1 runs only what the ledger lacks for the code at HEAD, so the whole
+table can be filled in over several sittings; `--table` prints it from the ledger, `--prune`
+drops the runs that no longer count (old code) before a commit.
 """
 
 from __future__ import annotations
@@ -110,7 +111,7 @@ def recording(labs: list[Lab], trees: dict[str, str], harness_tree: str | None) 
     return "recorded"
 
 
-def main() -> int:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--lab", action="append", help="only these labs (repeatable)")
@@ -133,12 +134,38 @@ def main() -> int:
         action="store_true",
         help="print the ledger's table for the code at HEAD (LOAD=0 and LOAD=2) and stop",
     )
-    args = parser.parse_args()
+    parser.add_argument(
+        "--prune",
+        action="store_true",
+        help="drop the ledger's runs of code no longer at HEAD (to commit it) and stop",
+    )
+    return parser.parse_args()
+
+
+def prune(ledger: Ledger, labs: list[Lab], trees: dict[str, str], harness_tree: str | None) -> int:
+    """Drop the runs of code no longer at HEAD, so that the committed ledger holds evidence only."""
+    if not harness_tree or len(trees) < len(labs):
+        print("flake --prune: needs harness/ and every lab committed")
+        return 2
+    kept = ledger.current(trees, harness_tree)
+    dropped = len(ledger.entries()) - len(kept)
+    ledger.rewrite(kept)
+    print(f"flake --prune: kept {len(kept)} runs, dropped {dropped} of code no longer at HEAD")
+    return 0
+
+
+def main() -> int:
+    args = parse_args()
     labs = [find_lab(name) for name in args.lab] if args.lab else catalogue()
     ledger = Ledger(args.ledger)
     harness_tree = committed_tree(ROOT / "harness")
     trees = {lab.slug: tree for lab in labs if (tree := committed_tree(lab.root))}
     valid = as_run_alone(ledger.current(trees, harness_tree)) if harness_tree else []
+    if args.prune:
+        if args.lab:
+            print("flake --prune: prunes the whole ledger; drop --lab")
+            return 2
+        return prune(ledger, labs, trees, harness_tree)
     if args.table:
         names = [(lab.slug, [v.label for v in variants(lab)]) for lab in labs]
         print(table(valid, names, sorted({0, 2, args.load})))

@@ -95,3 +95,12 @@ def test_an_entry_keeps_what_the_run_found() -> None:
     assert (entry.variant, entry.seed, entry.as_expected) == ("wrong/w", 7, False)
     assert "passed ['test_1'], which must fail" in entry.why
     assert entry.seconds == 3.14
+
+
+def test_rewrite_keeps_only_the_runs_given(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "ledger.jsonl")
+    for seed in (1000, 1001, 1002):
+        ledger.append(_entry("a", "solution", seed))
+    ledger.rewrite([e for e in ledger.entries() if e.seed != 1001])
+    assert [e.seed for e in ledger.entries()] == [1000, 1002]
+    assert not list(tmp_path.glob("*.tmp"))
