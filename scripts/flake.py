@@ -221,4 +221,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # the variants finished so far are in the ledger already
+        print("\nchaoslab flake: interrupted; the variants finished so far are recorded")
+        sys.exit(130)
