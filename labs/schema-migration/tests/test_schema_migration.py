@@ -19,7 +19,7 @@ lock waits PostgreSQL logged.
 import itertools
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -60,6 +60,17 @@ def seeded_name(n: int) -> str:
     return f"Customer {n:06d}"
 
 
+# seeded_name() in SQL, of an account's id: what a seeded account holds until someone renames it
+SEEDED_NAME_SQL = "'Customer ' || lpad(substr(id, 3), 6, '0')"
+SEEDED_ID_SQL = "id ~ '^a-[0-9]+$'"
+
+
+def seeded_number(account: str) -> int | None:
+    """N of a seeded account a-N; None for an account the harness created during the run."""
+    number = account.removeprefix("a-")
+    return int(number) if number.isdigit() and int(number) <= SEEDED else None
+
+
 def seed(lab: LabEnvironment) -> None:
     """Accounts a-0 to a-SEEDED, named as seeded_name() names them, in one statement."""
     with lab.postgres.connect() as db:
@@ -72,9 +83,28 @@ def seed(lab: LabEnvironment) -> None:
 
 @dataclass
 class Books:
-    """What each client knows it wrote: the name each of its accounts must have now."""
+    """What the clients and the harness know they wrote. A seeded account that is in neither
+    must still have its seeded name. (Clients own disjoint accounts: no two threads write one.)"""
 
-    names: dict[str, str]
+    names: dict[str, str] = field(default_factory=dict)  # account -> the last name it was given
+    unknown: set[str] = field(default_factory=set)  # a write failed: its name is not judged
+
+    def wrote(self, account: str, name: str) -> None:
+        self.names[account] = name
+        self.unknown.discard(account)
+
+    def lost_track(self, account: str) -> None:
+        self.names.pop(account, None)
+        self.unknown.add(account)
+
+    def expected(self, account: str) -> str | None:
+        """The name `account` must have now; None when unknown."""
+        if account in self.unknown:
+            return None
+        if account in self.names:
+            return self.names[account]
+        number = seeded_number(account)
+        return None if number is None else seeded_name(number)
 
 
 def customers(url: str, books: Books, numbers: Callable[[], int]) -> Callable[[Client], None]:
@@ -85,17 +115,17 @@ def customers(url: str, books: Books, numbers: Callable[[], int]) -> Callable[[C
         with client.op("rename", {"account": account, "name": name}) as op:
             answer = client.http.put(f"{url}/accounts/{account}", json={"name": name})
             if answer.status_code == 200:
-                books.names[account] = name
+                books.wrote(account, name)
                 op.ok({"status": 200})
             else:
                 op.fail(
                     f"HTTP {answer.status_code}: {answer.text[:120]}",
                     {"status": answer.status_code},
                 )
-                books.names.pop(account, None)  # unknown now: not judged again
+                books.lost_track(account)  # unknown now: not judged until renamed again
                 return
         for target in (account, f"a-{client.rng.choice(mine)}"):
-            expected = books.names.get(target)
+            expected = books.expected(target)
             with client.op("read", {"account": target, "expected": expected}) as op:
                 answer = client.http.get(f"{url}/accounts/{target}")
                 if answer.status_code == 200:
@@ -108,19 +138,24 @@ def customers(url: str, books: Books, numbers: Callable[[], int]) -> Callable[[C
     return workload
 
 
-def straddle(lab: LabEnvironment, books: Books, probes: list["Probe"]) -> None:
+def straight() -> httpx.Client:
+    """The harness's own client for requests straight at one replica. A new connection for
+    each request (no keep-alive), as a replica may have restarted since the one before."""
+    no_reuse = httpx.Limits(max_keepalive_connections=0)
+    return httpx.Client(timeout=CLIENT_TIMEOUT, limits=no_reuse, trust_env=False)
+
+
+def straddle(lab: LabEnvironment, http: httpx.Client, books: Books, probes: list["Probe"]) -> None:
     """While release 2 and release 1 serve side by side, rename one account on release 2,
     then on release 1 (straight at each replica): the last name is release 1's. Then read it
     on release 2, where its full_name still holds release 2's."""
     for replica, name in zip(REPLICAS, STRADDLE_NAMES, strict=True):
-        answer = httpx.put(
-            f"{lab.url(replica)}/accounts/{STRADDLE}", json={"name": name}, timeout=CLIENT_TIMEOUT
-        )
+        answer = http.put(f"{lab.url(replica)}/accounts/{STRADDLE}", json={"name": name})
         if answer.status_code != 200:
-            books.names.pop(STRADDLE, None)  # check 1 tells of the failure
+            books.lost_track(STRADDLE)  # check 1 tells of the failure
             return
-        books.names[STRADDLE] = name
-    probes.append(read_probe(lab, REPLICAS[0], STRADDLE, 2, STRADDLE_NAMES[-1]))
+        books.wrote(STRADDLE, name)
+    probes.append(read_probe(lab, http, REPLICAS[0], STRADDLE, 2, STRADDLE_NAMES[-1]))
 
 
 @dataclass(frozen=True)
@@ -140,7 +175,9 @@ class Probe:
         return f"{self.what} {self.account} on {self.replica} during the deploy of {self.release}"
 
 
-def cross(lab: LabEnvironment, release: int, books: Books, probes: list[Probe]) -> None:
+def cross(
+    lab: LabEnvironment, http: httpx.Client, release: int, books: Books, probes: list[Probe]
+) -> None:
     """While the new release (on the first replica) and the one before it (on the other) serve
     side by side: rename an account on each and read it on the other, and read QUIET on both.
     Straight at each replica, so that the overlap is tried every run, whatever the balancer's
@@ -149,9 +186,7 @@ def cross(lab: LabEnvironment, release: int, books: Books, probes: list[Probe]) 
     for writer, reader in ((old, new), (new, old)):
         account, name = f"a-cross-{release}-{writer}", f"Cross {release} via {writer}"
         try:
-            answer = httpx.put(
-                f"{lab.url(writer)}/accounts/{account}", json={"name": name}, timeout=CLIENT_TIMEOUT
-            )
+            answer = http.put(f"{lab.url(writer)}/accounts/{account}", json={"name": name})
             probes.append(Probe("rename", account, writer, release, answer.status_code,
                                 error=answer.text[:100]))  # fmt: skip
         except httpx.HTTPError as exc:
@@ -159,17 +194,17 @@ def cross(lab: LabEnvironment, release: int, books: Books, probes: list[Probe]) 
             continue
         if answer.status_code != 200:
             continue
-        books.names[account] = name
+        books.wrote(account, name)
         for target, wanted in ((account, name), (QUIET, seeded_name(QUIET_N))):
-            probes.append(read_probe(lab, reader, target, release, wanted))
+            probes.append(read_probe(lab, http, reader, target, release, wanted))
 
 
 def read_probe(
-    lab: LabEnvironment, reader: str, account: str, release: int, wanted: str
+    lab: LabEnvironment, http: httpx.Client, reader: str, account: str, release: int, wanted: str
 ) -> "Probe":
     """Read `account` straight at `reader` while `release` is being deployed."""
     try:
-        got = httpx.get(f"{lab.url(reader)}/accounts/{account}", timeout=CLIENT_TIMEOUT)
+        got = http.get(f"{lab.url(reader)}/accounts/{account}")
     except httpx.HTTPError as exc:
         return Probe("read", account, reader, release, None, None, wanted, repr(exc))
     said = got.json().get("name") if got.status_code == 200 else None
@@ -177,11 +212,29 @@ def read_probe(
 
 
 @dataclass
+class EndState:
+    """The database once the deploys are over."""
+
+    columns: list[str]
+    # account -> its name (full_name, or name) for every account whose name is not its seeded
+    # one: the accounts renamed or created, and any that lost its name
+    changed: dict[str, Any]
+    seeded_rows: int  # how many of the seeded accounts a-0 to a-SEEDED are still there
+
+    def name_of(self, account: str) -> Any:
+        """The name `account` holds; None when an account created during the run is not there
+        (a seeded account that is not there reads as its seeded name: seeded_rows tells)."""
+        if account in self.changed:
+            return self.changed[account]
+        number = seeded_number(account)
+        return None if number is None else seeded_name(number)
+
+
+@dataclass
 class Scenario:
     history: History
     books: Books
-    columns: list[str]
-    stored: dict[str, Any]  # account -> its name in the final database (full_name, or name)
+    end: EndState
     stops: list[tuple[str, Any]]
     faults: Faults
     probes: list[Probe]
@@ -192,7 +245,9 @@ class Scenario:
         return self.history.where(f=f)
 
 
-def final_state(lab: LabEnvironment) -> tuple[list[str], dict[str, Any]]:
+def final_state(lab: LabEnvironment) -> EndState:
+    """Only the accounts whose name is not their seeded one leave the database (a few thousand
+    of its 300,000 rows): the others are counted."""
     with lab.postgres.connect() as db:
         columns = [
             column
@@ -202,15 +257,21 @@ def final_state(lab: LabEnvironment) -> tuple[list[str], dict[str, Any]]:
             )
         ]
         column = "full_name" if "full_name" in columns else "name"
-        stored = dict(db.execute(f"SELECT id, {column} FROM accounts").fetchall())
-    return columns, stored
+        not_seeded = f"{column} IS DISTINCT FROM {SEEDED_NAME_SQL}"
+        changed: dict[str, Any] = dict(
+            db.execute(f"SELECT id, {column} FROM accounts WHERE {not_seeded}")
+        )
+        (seeded_rows,) = db.execute(
+            f"SELECT count(*) FROM accounts WHERE {SEEDED_ID_SQL}"
+        ).fetchone() or (0,)
+    return EndState(columns, changed, seeded_rows)
 
 
 @pytest.fixture(scope="module")
 def scenario(lab_module: LabEnvironment, chaoslab_seed: int) -> Scenario:
     lab = lab_module
     seed(lab)
-    books = Books({f"a-{n}": seeded_name(n) for n in range(SEEDED + 1)})
+    books = Books()
     probes: list[Probe] = []
     counter = itertools.count(1)
     faults = Faults(lab)
@@ -218,23 +279,24 @@ def scenario(lab_module: LabEnvironment, chaoslab_seed: int) -> Scenario:
     stops = []
     deploys: list[tuple[float, int]] = []
     work = customers(lab.url("lb"), books, lambda: next(counter))
-    with traffic.start(work, clients=CLIENTS, timeout=CLIENT_TIMEOUT) as run:
+    with straight() as http, traffic.start(work, clients=CLIENTS, timeout=CLIENT_TIMEOUT) as run:
         time.sleep(BETWEEN)
         for release in RELEASES:
             env = {"RELEASE": str(release)}
             deploys.append((time.time(), release))
             first, *rest = REPLICAS
             stops += faults.rolling_restart([first], grace=GRACE, env=env)
+            ready = time.monotonic()  # the soak counts from here: the probes serve in it too
             if release == 2:
-                straddle(lab, books, probes)
-            cross(lab, release, books, probes)
-            time.sleep(SOAK)
+                straddle(lab, http, books, probes)
+            cross(lab, http, release, books, probes)
+            time.sleep(max(0.0, ready + SOAK - time.monotonic()))
             stops += faults.rolling_restart(rest, grace=GRACE, env=env)
             time.sleep(BETWEEN)
         history = run.stop()
-    columns, stored = final_state(lab)
+    end = final_state(lab)
     waits = lab.postgres.lock_waits()
-    return Scenario(history, books, columns, stored, stops, faults, probes, deploys, waits)
+    return Scenario(history, books, end, stops, faults, probes, deploys, waits)
 
 
 def statement(wait: LockWait) -> str:
@@ -295,21 +357,36 @@ def test_2_every_read_returns_the_last_write(scenario: Scenario) -> None:
         for p in scenario.probes
         if p.what == "read" and p.status == 200 and p.name != p.expected
     ]
-    wrong = {
-        account: (name, scenario.stored.get(account))
-        for account, name in scenario.books.names.items()
-        if scenario.stored.get(account) != name
+    books, end = scenario.books, scenario.end
+    wrong: dict[str, tuple[str | None, Any]] = {
+        account: (name, end.name_of(account))
+        for account, name in books.names.items()
+        if end.name_of(account) != name
+    }
+    wrong |= {  # seeded accounts never renamed that lost their seeded name
+        account: (books.expected(account), stored)
+        for account, stored in end.changed.items()
+        if seeded_number(account) is not None
+        and account not in books.names
+        and account not in books.unknown
     }
     errors += [
         f"account {account} holds {stored!r} in the database at the end; its last name was {name!r}"
         for account, (name, stored) in sorted(wrong.items())
     ]
+    if end.seeded_rows != SEEDED + 1:
+        errors.append(
+            f"{SEEDED + 1 - end.seeded_rows} of the {SEEDED + 1} seeded accounts are missing "
+            "from the database at the end"
+        )
+    created = sum(seeded_number(account) is None for account in books.names)
+    compared = SEEDED + 1 + created - len(books.unknown)
     result = CheckResult(
         "every read returns the last write",
         "every read answers the name its account was last given (the seeded one if it was never "
         "renamed), whichever release answers; at the end, the database holds every account's "
         "last name",
-        f"{len(reads)} reads answered, {len(scenario.books.names)} accounts compared at the end",
+        f"{len(reads)} reads answered, {compared} accounts compared at the end",
         errors,
     )
     expect(result.judging(reads), during=scenario.faults.timeline)
@@ -317,15 +394,15 @@ def test_2_every_read_returns_the_last_write(scenario: Scenario) -> None:
 
 def test_3_the_final_schema_has_only_the_new_column(scenario: Scenario) -> None:
     errors = []
-    if sorted(scenario.columns) != sorted(FINAL_COLUMNS):
+    if sorted(scenario.end.columns) != sorted(FINAL_COLUMNS):
         errors.append(
-            f"the accounts table has columns {scenario.columns}; expected {FINAL_COLUMNS} "
+            f"the accounts table has columns {scenario.end.columns}; expected {FINAL_COLUMNS} "
             "(name renamed to full_name, and nothing else left over)"
         )
     result = CheckResult(
         "the final schema has only the new column",
         f"after release {RELEASES[-1]}, the accounts table's columns are {FINAL_COLUMNS}",
-        f"columns {scenario.columns}",
+        f"columns {scenario.end.columns}",
         errors,
     )
     expect(result)
