@@ -575,6 +575,10 @@ def test_5_keys_rotate_without_a_restart(scenario: Scenario) -> None:
         # a request that picked it just before may still be under way.
         and op.value["token"] != SKEWED
     ]
+    # A charge payments refused for orders' own token is check 8's matter (orders took the
+    # user's token, then failed to pay): as payments recorded it, not as orders tells it.
+    own_token = {c.order for c in scenario.charges if c.status == 401}
+    after = [op for op in after if op.status == "ok" or op.value["order"] not in own_token]
     new = [op for op in after if op.value["token"] == "key 2"]
     errors = served(after)
     if len(new) < MIN_JUDGED:
