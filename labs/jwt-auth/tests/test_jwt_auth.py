@@ -370,6 +370,10 @@ class Scenario:
     def charged(self, order: str) -> list[Received]:
         return [c for c in self.charges if c.order == order and c.status == 201]
 
+    def refused_for_token(self) -> list[Received]:
+        """The charges payments refused for orders' own token (expired, or none): check 8's."""
+        return [c for c in self.charges if c.status == 401]
+
 
 @pytest.fixture(scope="module")
 def scenario(lab_module: LabEnvironment, chaoslab_seed: int) -> Scenario:
@@ -577,7 +581,7 @@ def test_5_keys_rotate_without_a_restart(scenario: Scenario) -> None:
     ]
     # A charge payments refused for orders' own token is check 8's matter (orders took the
     # user's token, then failed to pay): as payments recorded it, not as orders tells it.
-    own_token = {c.order for c in scenario.charges if c.status == 401}
+    own_token = {c.order for c in scenario.refused_for_token()}
     after = [op for op in after if op.status == "ok" or op.value["order"] not in own_token]
     new = [op for op in after if op.value["token"] == "key 2"]
     errors = served(after)
@@ -677,7 +681,7 @@ def test_8_one_service_token_at_a_time(scenario: Scenario) -> None:
             f"{overlapping} times orders asked auth for a token while another ask was still in "
             "flight: one ask at a time replaces the token for every caller"
         )
-    refused = [c for c in scenario.charges if c.status == 401]
+    refused = scenario.refused_for_token()
     if refused:
         errors.append(
             f"payments refused {len(refused)} charges for their token (expired, or none): "
