@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import itertools
 import json
+import math
 import secrets
 import time
 from collections.abc import Callable, Iterator
@@ -202,11 +203,18 @@ def attacks(keys: KeyService, attacker: rsa.RSAPrivateKey) -> list[Attack]:
 
 
 # -- what the clients did --------------------------------------------------------------------
+Mint = Callable[[], str]  # gives the token a user shows with one request
+
+
+def held(token: str) -> Mint:
+    return lambda: token
+
+
 @dataclass
 class Wallet:
     """The tokens the users hold now: the scenario adds new ones as the keys rotate."""
 
-    tokens: list[tuple[str, str]] = field(default_factory=list)  # (label, token)
+    tokens: list[tuple[str, Mint]] = field(default_factory=list)  # (label, token)
 
 
 def status_of(op: Operation) -> int | None:
@@ -217,7 +225,8 @@ def shop(url: str, wallet: Wallet, numbers: Iterator[int]) -> Callable[[Client],
     """The users: place an order, read it back, with one of the tokens they hold."""
 
     def workload(client: Client) -> None:
-        label, token = client.rng.choice(wallet.tokens)
+        label, mint = client.rng.choice(wallet.tokens)
+        token = mint()
         order = f"o-{next(numbers)}"
         headers = {"authorization": f"Bearer {token}"}
         body = {"order": order, "amount": client.rng.randint(1, 90)}
@@ -383,21 +392,16 @@ def scenario(lab_module: LabEnvironment, chaoslab_seed: int) -> Scenario:
     attacker = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     url = lab.url("orders")
     began = time.time()
-    bad = attacks(keys, attacker)  # first: the skewed token below is minted just before use
+    bad = attacks(keys, attacker)
+
+    def skewed() -> str:
+        """Minted as it is used: its iat is SKEW s ahead of the clock however slow the machine
+        (a token minted once would stop being ahead of it after SKEW s)."""
+        ahead = math.ceil(time.time()) + SKEW
+        return keys.sign(user_claims("orders:read orders:write", iat=ahead, nbf=ahead))
+
     wallet = Wallet(
-        [
-            ("key 1", keys.sign(user_claims("orders:read orders:write"))),
-            (
-                SKEWED,
-                keys.sign(
-                    user_claims(
-                        "orders:read orders:write",
-                        iat=int(time.time()) + SKEW,
-                        nbf=int(time.time()) + SKEW,
-                    )
-                ),
-            ),
-        ]
+        [("key 1", held(keys.sign(user_claims("orders:read orders:write")))), (SKEWED, skewed)]
     )
     traffic = Traffic(chaoslab_seed)
     numbers = itertools.count(1)
@@ -406,11 +410,12 @@ def scenario(lab_module: LabEnvironment, chaoslab_seed: int) -> Scenario:
         wait_until(lambda: keys_quiet_for(lab, QUIET_BEFORE_ROTATION), timeout=2.0, every=0.1)
         new_kid = keys.rotate()
         rotated = time.monotonic()
-        # The clock-skewed token is check 1's matter: it stays out of the later phases, which
-        # may begin before its iat is past (on a fast run), so that they judge what they are for.
+        # The clock-skewed token is check 1's matter: it stays out of the later phases (a fix
+        # without leeway would fail them all), so that they judge what they are for.
+        fresh = [keys.sign(user_claims("orders:read orders:write")) for _ in range(3)]
         wallet.tokens = [
             *(t for t in wallet.tokens if t[0] != SKEWED),
-            *(("key 2", keys.sign(user_claims("orders:read orders:write"))) for _ in range(3)),
+            *(("key 2", held(token)) for token in fresh),
         ]
         hold(
             rotated,
