@@ -41,7 +41,11 @@ CHECK_SECRET = 0.1  # seconds
 CLIENTS = {"orders": (os.environ["ORDERS_CLIENT_SECRET"], {"payments:charge"})}
 AUDIENCES = {"payments:charge": "payments"}
 
-key_service = httpx.AsyncClient(base_url=os.environ["KEYS_URL"], timeout=5.0)
+# Token requests can be seconds apart: an idle connection is dropped after 1 s, before the key
+# service drops it (after 5 s), so that a request never goes out on a connection being closed.
+key_service = httpx.AsyncClient(
+    base_url=os.environ["KEYS_URL"], timeout=5.0, limits=httpx.Limits(keepalive_expiry=1.0)
+)
 
 
 async def health(request: Request) -> JSONResponse:

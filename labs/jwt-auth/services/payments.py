@@ -21,8 +21,13 @@ from harness.service_kit import with_chaos
 
 ISSUER = "https://auth.chaoslab.test"
 
+# Its fetches are seconds apart: an idle connection is dropped after 1 s, before the key service
+# drops it (after 5 s), so that a fetch never goes out on a connection being closed under it.
 key_service = httpx.AsyncClient(
-    base_url=os.environ["KEYS_URL"], timeout=5.0, headers={"x-client": "payments"}
+    base_url=os.environ["KEYS_URL"],
+    timeout=5.0,
+    headers={"x-client": "payments"},
+    limits=httpx.Limits(keepalive_expiry=1.0),
 )
 known_keys: dict[str, jwt.PyJWK] = {}
 charges: list[dict[str, object]] = []
